@@ -19,6 +19,7 @@ SHIPPED_TREES = (
     "_modules",
     "_states",
     "_engines",
+    "_output",
     "orchestrate",
     "reactor",
     "states",

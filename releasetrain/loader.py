@@ -7,6 +7,7 @@ LOADER_TYPES = {
     "modules": "_modules",
     "states": "_states",
     "engines": "_engines",
+    "output": "_output",
 }
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))

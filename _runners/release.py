@@ -1,0 +1,182 @@
+"""
+Build, publish, promote and roll back deploy-kits of the release train.
+
+Configuration (master config; every key optional):
+
+.. code-block:: yaml
+
+    releasetrain:
+      store: /srv/releasetrain           # releases and per-environment trees
+      cache: /var/cache/releasetrain     # bare git mirrors
+      environments: [test, staging, production]   # promotion chain, in order
+      lock_timeout: 600                  # seconds to wait for another run's lock
+      keep_trees: 3                      # unpacked trees kept per environment
+
+Each environment's tree is ``<store>/envs/<env>``; list it in that saltenv's
+``file_roots`` (``releasetrain master-config`` prints the snippet).
+"""
+
+import logging
+
+from releasetrain import compare, packaging, saltglue
+from releasetrain.store import Store
+
+log = logging.getLogger(__name__)
+
+__virtualname__ = "release"
+
+
+def __virtual__():
+    return __virtualname__
+
+
+def _store():
+    return Store(saltglue.load_config(__opts__))
+
+
+def package(manifest, release=None, by=None):
+    """
+    Build a reproducible deploy-kit from a manifest of repo SHAs and add it to the store.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-run release.package manifest=/srv/deploy-kit/manifest.yml
+        salt-run release.package manifest=/srv/deploy-kit/manifest.yml release=2026.11.0
+    """
+
+    def _package():
+        config = saltglue.load_config(__opts__)
+        with saltglue.MasterEvents(__opts__, "releasetrain/release") as emit:
+            return packaging.package(config, manifest, release=release, by=saltglue.who(__opts__, by), emit=emit)
+
+    return saltglue.run(__context__, _package)
+
+
+def list_():
+    """
+    List the releases in the store, oldest first.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-run release.list
+    """
+
+    def _list():
+        store = _store()
+        return [
+            {key: meta.get(key) for key in ("release", "sha256", "packaged_at")}
+            for meta in map(store.show, store.list_ids())
+        ]
+
+    return saltglue.run(__context__, _list)
+
+
+def show(release):
+    """
+    Show a release: its resolved manifest, commit subjects and dates, tarball sha256.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-run release.show 2026.11.0
+    """
+    return saltglue.run(__context__, lambda: _store().show(str(release)))
+
+
+def diff(old, new):
+    """
+    For each repo, the commits between its SHAs in two releases.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-run release.diff 2026.11.0 2026.11.1
+    """
+    return saltglue.run(__context__, lambda: compare.diff(saltglue.load_config(__opts__), str(old), str(new)))
+
+
+def _publishing(action, *args, **kwargs):
+    def _act():
+        store = _store()
+        with saltglue.MasterEvents(__opts__, "releasetrain/release") as emit:
+            result = getattr(store, action)(*args, **kwargs)
+            emit(f"{action}/done", result)
+            return result
+
+    return saltglue.run(__context__, _act)
+
+
+def publish(release, env, by=None):
+    """
+    Unpack a release into the store and switch ``env``'s tree to it atomically.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-run release.publish 2026.11.0 env=test
+    """
+    return _publishing("publish", str(release), env, saltglue.who(__opts__, by))
+
+
+def promote(release, to, force=False, by=None):
+    """
+    Publish a release to ``to`` if it is verified in the environment before it
+    in the chain. ``force=True`` skips that check and is recorded.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-run release.promote 2026.11.0 to=staging
+    """
+    return _publishing("promote", str(release), to, saltglue.who(__opts__, by), force=bool(force))
+
+
+def verify(release, env, by=None):
+    """
+    Record that a release is deployed and verified in ``env`` (what promote checks).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-run release.verify 2026.11.0 env=test
+    """
+    return _publishing("verify", str(release), env, saltglue.who(__opts__, by))
+
+
+def rollback(env, by=None):
+    """
+    Switch ``env`` back to the release it served before the current one.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-run release.rollback env=production
+    """
+    return _publishing("rollback", env, saltglue.who(__opts__, by))
+
+
+def status(limit=20):
+    """
+    For each environment: the current release, when and by whom it was put
+    there, and whether it is verified; plus the latest history records.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-run release.status
+    """
+    return saltglue.run(__context__, lambda: _store().status(limit=int(limit)))
+
+
+__func_alias__ = {"list_": "list"}

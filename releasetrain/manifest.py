@@ -1,0 +1,222 @@
+"""Deploy-kit manifests: a YAML list of repos pinned to commit SHAs.
+
+Two formats are read into the same :class:`Manifest`:
+
+* the native one (``repos:`` with ``name``, ``url``, ``sha``, ``path`` and the
+  optional ``subdir`` and ``ref``), and
+* a Gitshelf file (``books:`` with ``book``/``path``, ``git`` and ``branch``), as
+  long as every book is pinned to a full SHA.
+"""
+
+import os
+import posixpath
+import re
+from dataclasses import asdict, dataclass
+
+import yaml
+
+from releasetrain.errors import ManifestError
+
+SHA_RE = re.compile(r"^[0-9a-f]{40}$")
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+RELEASE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,99}$")
+REF_RE = re.compile(r"^refs/[A-Za-z0-9._/+-]+$")
+SCHEME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+SCP_RE = re.compile(r"^[A-Za-z0-9._-]+@?[A-Za-z0-9._-]*:[^/]")
+
+REPO_FIELDS = {"name", "url", "sha", "path", "subdir", "ref"}
+REQUIRED_FIELDS = ("name", "url", "sha", "path")
+BOOK_FIELDS = {"book", "path", "name", "git", "branch", "link"}
+
+
+@dataclass(frozen=True)
+class RepoPin:
+    name: str
+    url: str
+    sha: str
+    path: str
+    subdir: str = ""
+    ref: str = ""
+    fetch_url: str = ""  # ``url`` made absolute when it is a path relative to the manifest
+
+    def describe(self):
+        """The fields that go into release.yml (``fetch_url`` is a local detail)."""
+        data = asdict(self)
+        data.pop("fetch_url")
+        return {key: value for key, value in data.items() if value}
+
+
+@dataclass(frozen=True)
+class Manifest:
+    repos: tuple
+    release: str = ""
+    source: str = "manifest"
+
+    def with_repo(self, name, sha, ref=""):
+        """A copy with repo ``name`` moved to ``sha`` (and ``ref``), for candidate kits."""
+        if name not in {repo.name for repo in self.repos}:
+            raise ManifestError(f"no repo named {name!r} in the manifest", source=self.source)
+        repos = tuple(
+            RepoPin(**{**asdict(repo), "sha": sha, "ref": ref or repo.ref}) if repo.name == name else repo
+            for repo in self.repos
+        )
+        return Manifest(repos=repos, release="", source=self.source)
+
+
+def load(path):
+    """Read and validate a manifest file; raise ManifestError naming the problem."""
+    source = os.path.basename(path)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except OSError as err:
+        raise ManifestError(f"cannot read it: {err.strerror}", source=path) from err
+    return parse(text, source=source, base_dir=os.path.dirname(os.path.abspath(path)))
+
+
+def parse(text, source="manifest", base_dir=None):
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        problem = getattr(err, "problem", None) or "invalid YAML"
+        raise ManifestError(f"malformed YAML{where}: {problem}", source=source) from err
+    if not isinstance(data, dict):
+        raise ManifestError("must be a mapping with a 'repos' list", source=source)
+    if "books" in data and "repos" not in data:
+        return _from_gitshelf(data, source, base_dir)
+    unknown = set(data) - {"release", "repos"}
+    if unknown:
+        raise ManifestError(f"unknown top-level field(s): {', '.join(sorted(unknown))}", source=source)
+    release = release_name(data.get("release"), source)
+    repos = data.get("repos")
+    if not isinstance(repos, list) or not repos:
+        raise ManifestError("'repos' must be a non-empty list", source=source)
+    pins = tuple(_repo(entry, index, source, base_dir) for index, entry in enumerate(repos))
+    _check_unique(pins, source)
+    return Manifest(repos=pins, release=release, source=source)
+
+
+def release_name(value, source):
+    if value is None or value == "":
+        return ""
+    value = str(value)
+    if not RELEASE_RE.match(value):
+        raise ManifestError(
+            f"release name {value!r} must be letters, digits, '.', '_', '+' or '-' (at most 100)",
+            source=source,
+        )
+    return value
+
+
+def _repo(entry, index, source, base_dir):
+    if not isinstance(entry, dict):
+        raise ManifestError(f"repos[{index}] must be a mapping", source=source)
+    name = entry.get("name")
+    label = name if isinstance(name, str) and name else f"#{index + 1}"
+    unknown = set(entry) - REPO_FIELDS
+    if unknown:
+        raise ManifestError(f"unknown field(s): {', '.join(sorted(unknown))}", label, source)
+    for key in REQUIRED_FIELDS:
+        if entry.get(key) in (None, ""):
+            raise ManifestError(f"missing required field {key!r}", label, source)
+    for key in REPO_FIELDS:
+        if key in entry and not isinstance(entry[key], str):
+            raise ManifestError(f"field {key!r} must be a string", label, source)
+    if not NAME_RE.match(name):
+        raise ManifestError("name must be letters, digits, '.', '_' or '-'", label, source)
+    sha = entry["sha"]
+    if not SHA_RE.match(sha):
+        raise ManifestError(f"sha {sha!r} is not 40 lowercase hex digits (a full commit SHA)", label, source)
+    ref = entry.get("ref", "")
+    if ref and not REF_RE.match(ref):
+        raise ManifestError(f"ref {ref!r} must be a full ref such as refs/changes/45/12345/3", label, source)
+    return RepoPin(
+        name=name,
+        url=entry["url"],
+        sha=sha,
+        path=_inside_kit(entry["path"], "path", label, source, allow_root=True),
+        subdir=_inside_kit(entry.get("subdir", ""), "subdir", label, source) if entry.get("subdir") else "",
+        ref=ref,
+        fetch_url=_fetch_url(entry["url"], base_dir),
+    )
+
+
+def _inside_kit(value, field_name, label, source, allow_root=False):
+    """Normalise a relative POSIX path; refuse one that escapes the kit."""
+    if value.startswith("/") or "\\" in value or "\x00" in value:
+        raise ManifestError(f"{field_name} {value!r} must be a relative path inside the kit", label, source)
+    parts = [part for part in value.split("/") if part not in ("", ".")]
+    if ".." in parts:
+        raise ManifestError(f"{field_name} {value!r} escapes the kit ('..' is not allowed)", label, source)
+    normal = posixpath.join(*parts) if parts else "."
+    if normal == "." and not allow_root:
+        raise ManifestError(f"{field_name} must name a folder", label, source)
+    return normal
+
+
+def _fetch_url(url, base_dir):
+    """Resolve a plain relative path against the manifest's folder; leave real URLs alone."""
+    if SCHEME_RE.match(url) or SCP_RE.match(url) or os.path.isabs(url) or base_dir is None:
+        return url
+    return os.path.normpath(os.path.join(base_dir, url))
+
+
+def _check_unique(pins, source):
+    seen_names, seen_paths = set(), {}
+    for pin in pins:
+        if pin.name in seen_names:
+            raise ManifestError("duplicate name", pin.name, source)
+        seen_names.add(pin.name)
+    for pin in pins:
+        for other_path, other in seen_paths.items():
+            if _overlaps(pin.path, other_path):
+                raise ManifestError(
+                    f"path {pin.path!r} overlaps the path {other_path!r} of repo {other!r}", pin.name, source
+                )
+        seen_paths[pin.path] = pin.name
+
+
+def _overlaps(first, second):
+    if first == "." or second == ".":
+        return True
+    return first == second or first.startswith(second + "/") or second.startswith(first + "/")
+
+
+def _from_gitshelf(data, source, base_dir):
+    books = data.get("books")
+    if not isinstance(books, list) or not books:
+        raise ManifestError("'books' must be a non-empty list", source=source)
+    repos = []
+    for index, book in enumerate(books):
+        if not isinstance(book, dict):
+            raise ManifestError(f"books[{index}] must be a mapping", source=source)
+        path = book.get("book", book.get("path"))
+        label = path if isinstance(path, str) and path else f"#{index + 1}"
+        unknown = set(book) - BOOK_FIELDS
+        if unknown:
+            raise ManifestError(f"unknown field(s): {', '.join(sorted(unknown))}", label, source)
+        if "link" in book:
+            raise ManifestError(
+                "is a 'link:' book; a release must be pinned, so list the linked repo with its own SHA",
+                label,
+                source,
+            )
+        if not book.get("git"):
+            raise ManifestError("missing 'git:' URL", label, source)
+        branch = book.get("branch")
+        if not isinstance(branch, str) or not SHA_RE.match(branch):
+            raise ManifestError(
+                f"branch {branch!r} is not a full 40-hex commit SHA; a release must be pinned, not follow a branch",
+                label,
+                source,
+            )
+        if not isinstance(path, str) or not path:
+            raise ManifestError("missing 'book:' path", label, source)
+        name = book.get("name") or re.sub(r"[^A-Za-z0-9._-]+", "-", path.strip("/")) or "root"
+        repos.append({"name": name, "url": book["git"], "sha": branch, "path": path})
+    native = {"repos": repos}
+    if data.get("release"):
+        native["release"] = data["release"]
+    return parse(yaml.safe_dump(native), source=source, base_dir=base_dir)

@@ -1,0 +1,339 @@
+"""The release store: kits, per-environment trees, and an append-only history.
+
+Layout under ``store``::
+
+    releases/<id>.tar.gz           the deploy-kit
+    releases/<id>.tar.gz.sha256    its checksum, sha256sum(1) format
+    releases/<id>.yml              release.yml: resolved manifest, subjects, dates, sha256
+    trees/<env>/<id>/              unpacked kits (complete once they have this name)
+    envs/<env> -> ../trees/<env>/<id>   what saltenv <env>'s file_roots lists
+    history.jsonl                  one JSON record per action, append-only
+    .lock                          flock held by every change to the store
+
+An environment is switched by renaming a new symlink over ``envs/<env>``, an
+atomic step: a reader (the salt-master's fileserver) sees the old tree or the
+new one, never a half-written one, even when a publish is killed mid-way.
+"""
+
+import ctypes
+import datetime
+import hashlib
+import json
+import os
+import shutil
+import tarfile
+
+import yaml
+
+from releasetrain.errors import StoreError
+from releasetrain.kit import METADATA_NAME
+from releasetrain.locking import file_lock
+
+SWITCHING_ACTIONS = ("publish", "promote", "rollback", "recover")
+
+
+def now():
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def sha256_file(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _syncfs(path):
+    """Flush the store's filesystem before a switch, so a crash cannot expose an empty tree."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if getattr(libc, "syncfs", None) is None or libc.syncfs(fd) != 0:
+            os.sync()
+    finally:
+        os.close(fd)
+
+
+def _owner_is_gone(tmp_name):
+    """Temporary names end in the writer's pid; only a dead writer's leftovers are removed."""
+    stem = tmp_name.split(".tar.gz")[0]
+    try:
+        pid = int(stem.rsplit("-", 1)[1])
+    except (IndexError, ValueError):
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return pid == os.getpid()
+
+
+def _fsync_dir(path):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class Store:
+    def __init__(self, config):
+        self.config = config
+        self.root = config.store
+        self.releases_dir = os.path.join(self.root, "releases")
+        self.history_path = os.path.join(self.root, "history.jsonl")
+
+    # -- paths -----------------------------------------------------------
+    def tarball_path(self, release):
+        return os.path.join(self.releases_dir, f"{release}.tar.gz")
+
+    def release_yml_path(self, release):
+        return os.path.join(self.releases_dir, f"{release}.yml")
+
+    def lock(self):
+        return file_lock(os.path.join(self.root, ".lock"), self.config.lock_timeout, f"the release store {self.root}")
+
+    # -- releases --------------------------------------------------------
+    def exists(self, release):
+        return os.path.isfile(self.release_yml_path(release))
+
+    def show(self, release):
+        path = self.release_yml_path(release)
+        if not os.path.isfile(path):
+            known = self.list_ids()
+            hint = f"; known: {', '.join(known[-5:])}" if known else "; the store has no releases yet"
+            raise StoreError(f"unknown release {release!r}{hint}")
+        with open(path, encoding="utf-8") as handle:
+            return yaml.safe_load(handle)
+
+    def list_ids(self):
+        if not os.path.isdir(self.releases_dir):
+            return []
+        entries = [name[: -len(".yml")] for name in os.listdir(self.releases_dir) if name.endswith(".yml")]
+        return sorted(entries, key=lambda rid: os.path.getmtime(self.release_yml_path(rid)))
+
+    def add_release(self, release, tmp_tarball, sha256, metadata):
+        """Move a freshly written tarball into the store; release.yml, written last, marks it complete."""
+        os.makedirs(self.releases_dir, exist_ok=True)
+        with self.lock():
+            if self.exists(release):
+                existing = self.show(release)
+                os.unlink(tmp_tarball)
+                if existing.get("sha256") != sha256:
+                    raise StoreError(
+                        f"release {release!r} already exists with different content "
+                        f"(sha256 {existing.get('sha256', '?')[:12]}...); name the new one differently"
+                    )
+                return False
+            tarball = self.tarball_path(release)
+            os.replace(tmp_tarball, tarball)
+            self._write_atomic(tarball + ".sha256", f"{sha256}  {os.path.basename(tarball)}\n")
+            self._write_atomic(
+                self.release_yml_path(release), yaml.safe_dump(metadata, sort_keys=False, default_flow_style=False)
+            )
+            self._append_history({"action": "package", "release": release, "sha256": sha256})
+            return True
+
+    def tmp_tarball_path(self, release):
+        os.makedirs(self.releases_dir, exist_ok=True)
+        return os.path.join(self.releases_dir, f".tmp-{release}-{os.getpid()}.tar.gz")
+
+    def _write_atomic(self, path, text):
+        tmp = f"{path}.tmp-{os.getpid()}"
+        with open(tmp, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+
+    # -- history ---------------------------------------------------------
+    def _append_history(self, record):
+        record = {"time": now(), **record}
+        os.makedirs(self.root, exist_ok=True)
+        with open(self.history_path, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record, sort_keys=True) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        return record
+
+    def history(self, env=None, limit=None):
+        records = []
+        if os.path.isfile(self.history_path):
+            with open(self.history_path, encoding="utf-8") as handle:
+                for line in handle:
+                    try:
+                        record = json.loads(line)
+                    except ValueError:
+                        continue  # a line cut short by a crash; the rest still counts
+                    if env is None or record.get("env") == env:
+                        records.append(record)
+        return records[-limit:] if limit else records
+
+    def _stack(self, env):
+        """Releases an environment went through, oldest first; rollback pops the top."""
+        stack = []
+        for record in self.history(env):
+            action = record.get("action")
+            if action in ("publish", "promote", "recover"):
+                stack.append(record["release"])
+            elif action == "rollback":
+                if stack:
+                    stack.pop()
+                if not stack or stack[-1] != record["release"]:
+                    stack.append(record["release"])
+        return stack
+
+    # -- environments ----------------------------------------------------
+    def current(self, env):
+        """The release ``env`` serves now, read from the tree itself (None if none)."""
+        link = self.config.env_tree(env)
+        if not os.path.islink(link):
+            return None
+        try:
+            with open(os.path.join(link, METADATA_NAME), encoding="utf-8") as handle:
+                return yaml.safe_load(handle).get("release")
+        except (OSError, yaml.YAMLError, AttributeError):
+            return os.path.basename(os.readlink(link))
+
+    def is_verified(self, release, env):
+        return any(
+            record.get("action") == "verify" and record.get("release") == release
+            for record in self.history(env)
+        )
+
+    def publish(self, release, env, by, action="publish", **extra):
+        self.config.check_env(env)
+        with self.lock():
+            self._reconcile(env, by)
+            metadata = self.show(release)
+            tarball = self.tarball_path(release)
+            actual = sha256_file(tarball)
+            if actual != metadata.get("sha256"):
+                raise StoreError(
+                    f"release {release!r} is damaged: its tarball's sha256 is {actual[:12]}..., "
+                    f"release.yml says {str(metadata.get('sha256'))[:12]}...; package it again"
+                )
+            previous = self.current(env)
+            tree = self._unpack(release, env, tarball)
+            self._switch(env, tree)
+            record = self._append_history(
+                {"action": action, "release": release, "env": env, "by": by, "previous": previous, **extra}
+            )
+            self._collect_garbage(env)
+        return {"release": release, "env": env, "tree": self.config.env_tree(env), "previous": previous, "time": record["time"]}
+
+    def promote(self, release, to, by, force=False):
+        self.config.check_env(to)
+        chain = list(self.config.environments)
+        position = chain.index(to)
+        self.show(release)
+        before = chain[position - 1] if position else None
+        if before and not force and not self.is_verified(release, before):
+            raise StoreError(
+                f"release {release!r} is not verified in {before!r}, the environment before {to!r}; "
+                f"deploy and verify it there first, or pass force=True"
+            )
+        return self.publish(release, to, by, action="promote", force=bool(force), verified_in=before)
+
+    def verify(self, release, env, by):
+        self.config.check_env(env)
+        self.show(release)
+        with self.lock():
+            current = self.current(env)
+            if current != release:
+                raise StoreError(
+                    f"release {release!r} is not what {env!r} serves (it serves {current!r}); "
+                    f"only the deployed release can be verified"
+                )
+            record = self._append_history({"action": "verify", "release": release, "env": env, "by": by})
+        return {"release": release, "env": env, "verified": True, "time": record["time"]}
+
+    def rollback(self, env, by):
+        self.config.check_env(env)
+        with self.lock():
+            self._reconcile(env, by)
+            stack = self._stack(env)
+            if len(stack) < 2:
+                raise StoreError(f"{env!r} has no earlier release to roll back to")
+            target = stack[-2]
+        return self.publish(target, env, by, action="rollback", rolled_back=stack[-1])
+
+    def status(self, limit=20):
+        environments = {}
+        for env in self.config.environments:
+            current = self.current(env)
+            last = next(
+                (r for r in reversed(self.history(env)) if r.get("action") in SWITCHING_ACTIONS),
+                None,
+            )
+            environments[env] = {
+                "release": current,
+                "published_at": last.get("time") if last else None,
+                "by": last.get("by") if last else None,
+                "action": last.get("action") if last else None,
+                "verified": bool(current) and self.is_verified(current, env),
+                "tree": self.config.env_tree(env),
+            }
+        return {"environments": environments, "history": self.history(limit=limit)}
+
+    # -- internals ---------------------------------------------------------
+    def _reconcile(self, env, by):
+        """Record a switch that a killed run made but did not get to write down."""
+        current = self.current(env)
+        stack = self._stack(env)
+        if current and (not stack or stack[-1] != current):
+            self._append_history({"action": "recover", "release": current, "env": env, "by": by})
+
+    def _unpack(self, release, env, tarball):
+        trees = os.path.join(self.root, "trees", env)
+        tree = os.path.join(trees, release)
+        if os.path.isdir(tree):
+            return tree  # complete: a tree only gets its final name once fully written
+        os.makedirs(trees, exist_ok=True)
+        tmp = os.path.join(trees, f".tmp-{release}-{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        os.mkdir(tmp)
+        with tarfile.open(tarball, "r:gz") as archive:
+            archive.extractall(tmp, filter="data")
+        _syncfs(tmp)
+        os.rename(tmp, tree)
+        _fsync_dir(trees)
+        return tree
+
+    def _switch(self, env, tree):
+        envs = os.path.join(self.root, "envs")
+        os.makedirs(envs, exist_ok=True)
+        link = os.path.join(envs, env)
+        if os.path.exists(link) and not os.path.islink(link):
+            raise StoreError(f"{link} exists and is not a symlink made by releasetrain; move it away")
+        tmp = os.path.join(envs, f".tmp-{env}-{os.getpid()}")
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+        os.symlink(os.path.relpath(tree, envs), tmp)
+        os.replace(tmp, link)
+        _fsync_dir(envs)
+
+    def _collect_garbage(self, env):
+        """Drop leftovers of killed runs and trees beyond ``keep_trees`` (never the current one)."""
+        trees = os.path.join(self.root, "trees", env)
+        envs = os.path.join(self.root, "envs")
+        for folder in (trees, envs, self.releases_dir):
+            for name in os.listdir(folder) if os.path.isdir(folder) else []:
+                if name.startswith(".tmp-") and _owner_is_gone(name):
+                    path = os.path.join(folder, name)
+                    if os.path.isdir(path) and not os.path.islink(path):
+                        shutil.rmtree(path, ignore_errors=True)
+                    else:
+                        os.unlink(path)
+        current = self.current(env)
+        recent = []
+        for release in reversed(self._stack(env)):
+            if release not in recent:
+                recent.append(release)
+        keep = set(recent[: max(self.config.keep_trees, 1)]) | {current}
+        for name in os.listdir(trees):
+            if name not in keep and not name.startswith("."):
+                shutil.rmtree(os.path.join(trees, name), ignore_errors=True)
