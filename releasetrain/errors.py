@@ -11,9 +11,14 @@ class ManifestError(ReleaseTrainError):
     def __init__(self, problem, repo=None, source=None):
         self.repo = repo
         self.problem = problem
-        where = source or "manifest"
-        prefix = f"{where}: repo {repo!r}: " if repo else f"{where}: "
-        super().__init__(prefix + problem)
+        self.source = source
+        super().__init__(problem)
+
+    def __str__(self):
+        prefix = f"{self.source or 'manifest'}: "
+        if self.repo:
+            prefix += f"repo {self.repo!r}: "
+        return prefix + self.problem
 
 
 class StoreError(ReleaseTrainError):

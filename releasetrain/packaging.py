@@ -36,6 +36,10 @@ def build(config, manifest, release=None, by=None, emit=_no_events):
     try:
         exported = _export_all(config, manifest, release, emit)
         result = _write(config, manifest, release, exported, by)
+    except ManifestError as err:
+        err.source = err.source or manifest.source
+        emit("package/failed", {"release": release, "error": str(err)})
+        raise
     except Exception as err:
         emit("package/failed", {"release": release, "error": str(err)})
         raise

@@ -1,0 +1,233 @@
+"""The packaging and store logic against real git repos, without Salt daemons."""
+
+import os
+import tarfile
+
+import pytest
+
+from releasetrain import compare, config as rt_config, packaging
+from releasetrain.errors import ReleaseTrainError, StoreError
+from releasetrain.store import Store, sha256_file
+from tests.support.gitrepos import commit, snapshot, write_manifest
+
+
+@pytest.fixture
+def config(rt_paths):
+    return rt_config.load({"releasetrain": {"store": str(rt_paths["store"]), "cache": str(rt_paths["cache"])}})
+
+
+def test_config_defaults_and_validation():
+    config = rt_config.load({})
+    assert (config.store, config.cache, config.environments) == (
+        "/srv/releasetrain", "/var/cache/releasetrain", ("test", "staging", "production"))
+    with pytest.raises(ReleaseTrainError, match="must be a list of environment names"):
+        rt_config.load({"releasetrain": {"environments": "test"}})
+    with pytest.raises(ReleaseTrainError, match="twice"):
+        rt_config.load({"releasetrain": {"environments": ["test", "test"]}})
+
+
+def test_package_exports_trees_without_git_and_writes_release_yml(config, manifest_path, formula_repos):
+    events = []
+    result = packaging.package(config, manifest_path, by="tester", emit=lambda tag, data: events.append(tag))
+    assert result["release"] == "2026.11.0"
+    assert sha256_file(result["tarball"]) == result["sha256"]
+    with open(result["tarball"] + ".sha256") as handle:
+        assert handle.read() == f"{result['sha256']}  2026.11.0.tar.gz\n"
+    with tarfile.open(result["tarball"]) as archive:
+        names = archive.getnames()
+        link = archive.getmember("states/openstack/files/current.conf")
+        script = archive.getmember("states/openstack/files/keystone-manage.sh")
+    assert "states/openstack/keystone.sls" in names and "pillar/top.sls" in names
+    assert not any(".git" in name.split("/") for name in names)
+    assert "states/openstack/README.md" not in names and "README.md" not in names  # subdir only
+    assert link.issym() and link.linkname == "keystone.conf"
+    assert script.mode == 0o755
+    shown = Store(config).show("2026.11.0")
+    assert shown["sha256"] == result["sha256"]
+    formula = next(repo for repo in shown["repos"] if repo["name"] == "openstack-formula")
+    assert formula["subject"] == "Pin keystone to the security update"
+    assert formula["date"].startswith("2023-11-14T22:15:00")
+    assert events == ["package/start", "package/repo", "package/repo", "package/done"]
+
+
+def test_same_manifest_gives_identical_bytes_in_two_empty_stores(tmp_path, manifest_path):
+    digests = []
+    for name in ("one", "two"):
+        config = rt_config.load({"releasetrain": {"store": str(tmp_path / name / "s"), "cache": str(tmp_path / name / "c")}})
+        digests.append(packaging.package(config, manifest_path)["sha256"])
+    assert digests[0] == digests[1]
+    with open(tmp_path / "one/s/releases/2026.11.0.tar.gz", "rb") as a, open(tmp_path / "two/s/releases/2026.11.0.tar.gz", "rb") as b:
+        assert a.read() == b.read()
+
+
+def test_release_name_is_derived_from_content_when_absent(config, formula_repos, rt_paths):
+    repos = [{"name": "f", "url": formula_repos["formula"], "sha": formula_repos["shas"]["formula"][0], "path": "f"}]
+    first = packaging.package(config, write_manifest(rt_paths["work"] / "a.yml", repos))
+    again = packaging.package(config, write_manifest(rt_paths["work"] / "b.yml", repos))
+    assert first["release"].startswith("kit-") and first["release"] == again["release"]
+    assert again["created"] is False
+    repos[0]["sha"] = formula_repos["shas"]["formula"][1]
+    moved = packaging.package(config, write_manifest(rt_paths["work"] / "c.yml", repos))
+    assert moved["release"] != first["release"]
+
+
+def test_same_name_with_other_content_is_refused(config, manifest_path, formula_repos, rt_paths):
+    packaging.package(config, manifest_path)
+    before = snapshot(rt_paths["store"])
+    repos = [{"name": "f", "url": formula_repos["formula"], "sha": formula_repos["shas"]["formula"][0], "path": "f"}]
+    with pytest.raises(StoreError, match="already exists with different content"):
+        packaging.package(config, write_manifest(rt_paths["work"] / "other.yml", repos, release="2026.11.0"))
+    assert snapshot(rt_paths["store"]) == before
+
+
+def test_fetch_happens_only_when_the_sha_is_missing(config, manifest_path, formula_repos, rt_paths):
+    first = []
+    packaging.package(config, manifest_path, emit=lambda tag, data: first.append(data.get("fetched")))
+    assert first[1:3] == [True, True]
+    new_sha = commit(formula_repos["formula"], {"openstack/new.sls": "x: 1\n"}, "Add new.sls", timestamp=1_700_000_200)
+    repos = [{"name": "openstack-formula", "url": f"file://{formula_repos['formula']}", "sha": new_sha,
+              "path": "states/openstack", "subdir": "openstack"},
+             {"name": "site-pillar", "url": formula_repos["pillar"], "sha": formula_repos["shas"]["pillar"][-1], "path": "pillar"}]
+    second = []
+    packaging.package(config, write_manifest(rt_paths["work"] / "next.yml", repos, release="2026.11.1"),
+                      emit=lambda tag, data: second.append((data.get("repo"), data.get("fetched"))))
+    assert ("openstack-formula", True) in second and ("site-pillar", False) in second
+
+
+def test_unmerged_patchset_ref_is_fetched(config, formula_repos, rt_paths):
+    import git
+    repo = git.Repo(formula_repos["formula"])
+    base = repo.head.commit.hexsha
+    patchset = commit(formula_repos["formula"], {"openstack/patch.sls": "p: 1\n"}, "Patchset 3", timestamp=1_700_000_300)
+    repo.git.update_ref("refs/changes/45/12345/3", patchset)
+    repo.git.reset("--hard", base)  # the patchset is reachable only from its Gerrit ref
+    repo.git.reflog("expire", "--expire=now", "--all")
+    repos = [{"name": "f", "url": formula_repos["formula"], "sha": patchset, "path": "f",
+              "ref": "refs/changes/45/12345/3"}]
+    result = packaging.package(config, write_manifest(rt_paths["work"] / "m.yml", repos, release="candidate"))
+    with tarfile.open(result["tarball"]) as archive:
+        assert "f/openstack/patch.sls" in archive.getnames()
+
+
+@pytest.mark.parametrize("problem", ["sha absent", "unreachable url", "symlink out", "submodule", "subdir missing"])
+def test_repo_level_problems_name_the_repo_and_leave_the_store_unchanged(config, formula_repos, rt_paths, problem):
+    packaging.package(config, write_manifest(rt_paths["work"] / "ok.yml", [
+        {"name": "f", "url": formula_repos["formula"], "sha": formula_repos["shas"]["formula"][0], "path": "f"}], release="ok"))
+    before = snapshot(rt_paths["store"])
+    pin = {"name": "broken", "url": formula_repos["formula"], "sha": formula_repos["shas"]["formula"][-1], "path": "b"}
+    if problem == "sha absent":
+        pin["sha"] = "1" * 40
+        expected = f"sha {'1' * 40} is not in"
+    elif problem == "unreachable url":
+        pin["url"] = str(rt_paths["work"] / "no-such-repo")
+        expected = "cannot fetch"
+    elif problem == "symlink out":
+        pin["sha"] = commit(formula_repos["formula"], {"evil": ("symlink", "../../../etc/passwd")}, "evil", 1_700_000_400)
+        expected = "symlink b/evil -> ../../../etc/passwd points outside the kit"
+    elif problem == "submodule":
+        import git
+        repo = git.Repo(formula_repos["formula"])
+        repo.git.update_index("--add", "--cacheinfo", f"160000,{formula_repos['shas']['pillar'][0]},vendor/lib")
+        repo.git.commit("-m", "add submodule")
+        pin["sha"] = repo.head.commit.hexsha
+        expected = "holds a submodule at vendor/lib"
+    else:
+        pin["subdir"] = "nope"
+        expected = "subdir 'nope' is not a folder"
+    with pytest.raises(ReleaseTrainError) as error:
+        packaging.package(config, write_manifest(rt_paths["work"] / "bad.yml", [pin], release="bad"))
+    assert "repo 'broken'" in str(error.value) and expected in str(error.value)
+    assert "\n" not in str(error.value)
+    assert snapshot(rt_paths["store"]) == before
+
+
+@pytest.fixture
+def two_releases(config, formula_repos, rt_paths):
+    def manifest(release, index):
+        return write_manifest(rt_paths["work"] / f"{release}.yml", [
+            {"name": "f", "url": formula_repos["formula"], "sha": formula_repos["shas"]["formula"][index], "path": "f"}],
+            release=release)
+    for release, index in (("r1", 0), ("r2", 1)):
+        packaging.package(config, manifest(release, index))
+    return Store(config)
+
+
+def read_tree(config, env, path="f/openstack/keystone.sls"):
+    with open(os.path.join(config.env_tree(env), path)) as handle:
+        return handle.read()
+
+
+def test_publish_switches_the_environment_tree(config, two_releases):
+    store = two_releases
+    store.publish("r1", "test", by="a")
+    assert "version" not in read_tree(config, "test")
+    result = store.publish("r2", "test", by="b")
+    assert result["previous"] == "r1"
+    assert "deb12u6" in read_tree(config, "test")
+    assert os.path.islink(config.env_tree("test"))
+    status = store.status()["environments"]["test"]
+    assert (status["release"], status["by"], status["verified"]) == ("r2", "b", False)
+
+
+def test_promote_needs_verification_in_the_previous_environment(config, two_releases):
+    store = two_releases
+    with pytest.raises(StoreError, match="not verified in 'test'"):
+        store.promote("r1", "staging", by="a")
+    with pytest.raises(StoreError, match="not what 'test' serves"):
+        store.verify("r1", "test", by="a")
+    store.publish("r1", "test", by="a")
+    store.verify("r1", "test", by="ci")
+    store.promote("r1", "staging", by="a")
+    with pytest.raises(StoreError, match="not verified in 'staging'"):
+        store.promote("r1", "production", by="a")
+    forced = store.promote("r2", "production", by="boss", force=True)
+    assert forced["release"] == "r2"
+    last = store.history()[-1]
+    assert (last["action"], last["force"], last["by"]) == ("promote", True, "boss")
+    assert store.status()["environments"]["test"]["verified"] is True
+
+
+def test_rollback_walks_back_through_what_was_published(config, two_releases):
+    store = two_releases
+    with pytest.raises(StoreError, match="no earlier release"):
+        store.rollback("test", by="a")
+    store.publish("r1", "test", by="a")
+    store.publish("r2", "test", by="a")
+    assert store.rollback("test", by="a")["release"] == "r1"
+    assert store.current("test") == "r1"
+    with pytest.raises(StoreError, match="no earlier release"):
+        store.rollback("test", by="a")
+
+
+def test_history_survives_a_new_store_object_and_unknown_env_is_refused(config, two_releases):
+    two_releases.publish("r1", "test", by="a")
+    fresh = Store(config)
+    assert [r["action"] for r in fresh.history()] == ["package", "package", "publish"]
+    with pytest.raises(ReleaseTrainError, match="unknown environment 'qa'"):
+        fresh.publish("r1", "qa", by="a")
+
+
+def test_a_damaged_tarball_is_not_published(config, two_releases):
+    with open(two_releases.tarball_path("r1"), "r+b") as handle:
+        handle.seek(100)
+        handle.write(b"XXXX")
+    with pytest.raises(StoreError, match="damaged"):
+        two_releases.publish("r1", "test", by="a")
+    assert two_releases.current("test") is None
+
+
+def test_old_trees_are_collected_but_the_current_one_is_kept(config, two_releases, rt_paths):
+    store = two_releases
+    for release in ("r1", "r2", "r1", "r2"):
+        store.publish(release, "test", by="a")
+    trees = sorted(os.listdir(rt_paths["store"] / "trees" / "test"))
+    assert trees == ["r1", "r2"]
+
+
+def test_diff_lists_commits_between_two_releases(config, two_releases, formula_repos):
+    result = compare.diff(config, "r1", "r2")
+    change = result["repos"]["f"]
+    assert change["change"] == "moved"
+    assert [c["subject"] for c in change["commits"]] == ["Pin keystone to the security update"]
+    assert change["reverted"] == []
+    assert compare.diff(config, "r1", "r1")["repos"]["f"]["change"] == "unchanged"
