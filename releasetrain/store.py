@@ -22,6 +22,7 @@ import json
 import os
 import shutil
 import tarfile
+import time
 
 import yaml
 
@@ -69,6 +70,19 @@ def _owner_is_gone(tmp_name):
     except PermissionError:
         return False
     return pid == os.getpid()
+
+
+def _stamp_tree(tree):
+    """Give every file of a newly unpacked tree this moment as its mtime.
+
+    Kits carry one fixed mtime (for reproducibility), so two releases can share
+    it; Salt's roots fileserver caches a file's hash by path and mtime, and would
+    keep serving the old hash after a switch. A fresh mtime per tree avoids that.
+    """
+    stamp = time.time_ns()
+    for root, dirs, files in os.walk(tree):
+        for name in dirs + files:
+            os.utime(os.path.join(root, name), ns=(stamp, stamp), follow_symlinks=False)
 
 
 def _fsync_dir(path):
@@ -298,6 +312,7 @@ class Store:
         os.mkdir(tmp)
         with tarfile.open(tarball, "r:gz") as archive:
             archive.extractall(tmp, filter="data")
+        _stamp_tree(tmp)
         _syncfs(tmp)
         os.rename(tmp, tree)
         _fsync_dir(trees)

@@ -231,3 +231,36 @@ def test_diff_lists_commits_between_two_releases(config, two_releases, formula_r
     assert [c["subject"] for c in change["commits"]] == ["Pin keystone to the security update"]
     assert change["reverted"] == []
     assert compare.diff(config, "r1", "r1")["repos"]["f"]["change"] == "unchanged"
+
+
+def test_salt_fileserver_serves_the_new_content_after_a_switch(config, formula_repos, rt_paths, tmp_path):
+    """Two kits with the same fixed mtime must not share Salt's cached file hashes."""
+    import salt.config
+    import salt.fileserver
+
+    repo = formula_repos["formula"]
+    shas = formula_repos["shas"]["formula"]
+    pillar = formula_repos["shas"]["pillar"][0]
+    store = Store(config)
+    for release, sha in (("same-a", shas[0]), ("same-b", shas[1])):
+        # the pillar repo's commit is the newest, so both kits carry the same mtime
+        newest = commit(formula_repos["pillar"], {"stamp": release}, release, timestamp=1_800_000_000) if release == "same-a" else None
+        pillar = newest or pillar
+        packaging.package(config, write_manifest(rt_paths["work"] / f"{release}.yml", [
+            {"name": "f", "url": repo, "sha": sha, "path": "states/f"},
+            {"name": "p", "url": formula_repos["pillar"], "sha": pillar, "path": "pillar"}], release=release))
+    assert store.show("same-a")["repos"][1]["sha"] == store.show("same-b")["repos"][1]["sha"]
+    opts = salt.config.master_config(None)
+    opts.update({"cachedir": str(tmp_path / "cache"), "fileserver_backend": ["roots"],
+                 "file_roots": {"test": [os.path.join(config.env_tree("test"), "states")]}})
+    load = {"path": "f/openstack/keystone.sls", "saltenv": "test"}
+    hashes = []
+    for release in ("same-a", "same-b"):
+        store.publish(release, "test", by="t")
+        fileserver = salt.fileserver.Fileserver(opts)
+        fileserver.update()
+        hashes.append(fileserver.file_hash(load)["hsum"])
+    import hashlib
+    with open(os.path.join(config.env_tree("test"), "states/f/openstack/keystone.sls"), "rb") as handle:
+        assert hashes[1] == hashlib.sha256(handle.read()).hexdigest()
+    assert hashes[0] != hashes[1]
