@@ -1,0 +1,106 @@
+"""Health checks of an OpenStack node: API endpoints answer, services and agents are up.
+
+Self-contained (standard library and Salt only) because it runs on the
+minions, which may get it through ``saltutil.sync_modules`` rather than an
+installed ``releasetrain``.
+"""
+
+import json
+import shlex
+import urllib.error
+import urllib.request
+
+__virtualname__ = "openstack_health"
+
+
+def __virtual__():
+    return __virtualname__
+
+
+def _result(name, ok, detail):
+    return {"name": name, "ok": bool(ok), "detail": detail}
+
+
+def _endpoint(name, url, timeout):
+    """An API endpoint answers when it returns any HTTP status below 500 (401 included)."""
+    url = url.format(id=__grains__.get("id", ""), fqdn=__grains__.get("fqdn", ""))
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            status = response.status
+    except urllib.error.HTTPError as err:
+        status = err.code
+    except (urllib.error.URLError, OSError, ValueError) as err:
+        return _result(f"endpoint:{name}", False, f"{url} does not answer: {getattr(err, 'reason', err)}")
+    return _result(f"endpoint:{name}", status < 500, f"{url} answered HTTP {status}")
+
+
+def _service(name):
+    try:
+        running = __salt__["service.status"](name)
+    except Exception as err:  # pylint: disable=broad-except
+        return _result(f"service:{name}", False, f"cannot query: {err}")
+    return _result(f"service:{name}", running, "running" if running else "not running")
+
+
+def _openstack_json(command, openrc, timeout):
+    source = f"if [ -r {shlex.quote(openrc)} ]; then . {shlex.quote(openrc)}; fi; " if openrc else ""
+    ret = __salt__["cmd.run_all"](f"{source}{command} -f json", python_shell=True, timeout=timeout)
+    if ret["retcode"] != 0:
+        raise ValueError(f"{command!r} exited {ret['retcode']}: {(ret['stderr'] or ret['stdout']).strip()[-200:]}")
+    return json.loads(ret["stdout"] or "[]")
+
+
+def _agents(hosts, openrc, timeout):
+    """Nova compute services are up and Neutron agents alive (on ``hosts``, or everywhere)."""
+    results = []
+    queries = (
+        ("agents:nova", "openstack compute service list", "Host", lambda row: row.get("State") == "up"),
+        ("agents:neutron", "openstack network agent list", "Host", lambda row: row.get("Alive") in (True, ":-)")),
+    )
+    for name, command, host_key, is_up in queries:
+        try:
+            rows = _openstack_json(command, openrc, timeout)
+        except ValueError as err:
+            results.append(_result(name, False, str(err)))
+            continue
+        rows = [row for row in rows if not hosts or row.get(host_key) in hosts]
+        down = sorted({f"{row.get(host_key)}/{row.get('Binary')}" for row in rows if not is_up(row)})
+        missing = sorted(set(hosts or ()) - {row.get(host_key) for row in rows}) if name == "agents:nova" else []
+        ok = not down and not missing
+        detail = f"{len(rows)} up" if ok else f"down: {', '.join(down) or '-'}; missing: {', '.join(missing) or '-'}"
+        results.append(_result(name, ok, detail))
+    return results
+
+
+def check(endpoints=None, services=None, agents=None, openrc="/root/admin-openrc", timeout=5):
+    """
+    Check this node and say whether it is healthy.
+
+    endpoints
+        ``{name: url}``; each must answer with an HTTP status below 500.
+        ``{id}`` and ``{fqdn}`` in a URL are replaced by this minion's.
+    services
+        Service names that must be running (``service.status``).
+    agents
+        ``True`` or ``{"hosts": [...]}``: Nova compute services up and Neutron
+        agents alive (on those hosts), asked through the ``openstack`` CLI with
+        ``openrc`` sourced; run it on a controller.
+
+    Returns ``{"healthy": bool, "checks": [{"name", "ok", "detail"}, ...]}``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt -G roles:controller openstack_health.check endpoints='{"keystone": "http://127.0.0.1:5000/v3"}'
+        salt -G roles:controller openstack_health.check services='[nova-api]' agents=True
+    """
+    checks = []
+    for name, url in sorted((endpoints or {}).items()):
+        checks.append(_endpoint(name, url, timeout))
+    for name in services or []:
+        checks.append(_service(name))
+    if agents:
+        hosts = agents.get("hosts") if isinstance(agents, dict) else None
+        checks.extend(_agents(hosts or [], openrc, max(timeout, 30)))
+    return {"healthy": all(item["ok"] for item in checks), "checks": checks}

@@ -1,0 +1,505 @@
+"""Plan and run the deployment of a release to a region (``deploy.region``).
+
+The orchestrate SLS only lists the steps of a plan in order; everything else
+lives here so that it can be read and tested without a master:
+
+* ``settings`` merges the ``deploy`` pillar over ``DEFAULTS``: which SLS each
+  stage applies, how roles are targeted, batch sizes, the commands run on the
+  controller and the health checks after each stage.
+* ``build_plan`` turns settings, the resolved role members and the mode into
+  an ordered list of steps (bootstrap or upgrade).
+* ``run_step`` runs one step through a ``call(targets, fun, args, kwargs)``
+  function (``saltutil.cmd`` on the master) and says which node, stage and
+  reason halted it.
+"""
+
+import copy
+import datetime
+import math
+import shlex
+
+from releasetrain.errors import ReleaseTrainError
+
+ROLES = ("controller", "network", "compute")
+MODES = ("bootstrap", "upgrade")
+
+#: The one place that says what the release train applies, where and how.
+#: Pillar ``deploy:`` overrides any key (dicts merge recursively).
+DEFAULTS = {
+    # role -> how to find its members; a region pillar may narrow these,
+    # e.g. {"tgt": "G@roles:compute and G@region:north", "tgt_type": "compound"}
+    "targets": {role: {"tgt": f"roles:{role}", "tgt_type": "grain"} for role in ROLES},
+    # stage -> SLS names in the release's saltenv
+    "stages": {
+        "infra": ["openstack.infra"],
+        "keystone": ["openstack.keystone"],
+        "glance_placement": ["openstack.glance", "openstack.placement"],
+        "nova_control": ["openstack.nova.controller"],
+        "neutron_server": ["openstack.neutron.server"],
+        "neutron_network": ["openstack.neutron.network"],
+        "compute": ["openstack.nova.compute", "openstack.neutron.compute"],
+    },
+    "batch": "25%",  # compute batch size: a count ("5") or a share ("25%")
+    "network_batch": 1,  # network nodes upgraded this many at a time
+    "timeout": 120,  # seconds a step waits for a silent minion
+    # Shell commands run on the first controller; "{host}", "{release}",
+    # "{env}", "{path}" are filled in.  An empty value skips the command.
+    "openrc": "/root/admin-openrc",  # sourced before OpenStack CLI commands
+    "commands": {
+        "upgrade_checks": [
+            "nova-status upgrade check",
+            "placement-status upgrade check",
+            "glance-status upgrade check",
+            "cinder-status upgrade check",
+            "neutron-status upgrade check",
+        ],
+        "backup": "mkdir -p \"$(dirname {path})\" && "
+        "mysqldump --all-databases --single-transaction --routines --events | gzip > {path}",
+        "compute_disable": "openstack compute service set --disable "
+        "--disable-reason 'releasetrain {release}' {host} nova-compute",
+        "compute_enable": "openstack compute service set --enable {host} nova-compute",
+        "cell_discovery": "nova-manage cell_v2 discover_hosts --verbose",
+        "smoke": [
+            "openstack token issue -f value -c id",
+            "openstack compute service list",
+            "openstack network agent list",
+        ],
+    },
+    "backup_path": "/var/backups/releasetrain/mysql-{env}-{release}-{date}.sql.gz",
+    # stage -> health probes run after it: "on" is a role, or "batch" for the
+    # nodes the step just touched; "checks" are openstack_health.check kwargs.
+    "health": {
+        "infra": [
+            {"on": "controller", "checks": {"services": ["mariadb", "rabbitmq-server", "memcached"]}}
+        ],
+        "keystone": [
+            {"on": "controller", "checks": {"endpoints": {"keystone": "http://127.0.0.1:5000/v3"}}}
+        ],
+        "glance_placement": [
+            {
+                "on": "controller",
+                "checks": {
+                    "endpoints": {
+                        "glance": "http://127.0.0.1:9292/",
+                        "placement": "http://127.0.0.1:8778/",
+                    }
+                },
+            }
+        ],
+        "nova_control": [
+            {
+                "on": "controller",
+                "checks": {
+                    "endpoints": {"nova": "http://127.0.0.1:8774/"},
+                    "services": ["nova-api", "nova-scheduler", "nova-conductor"],
+                },
+            }
+        ],
+        "neutron_server": [
+            {
+                "on": "controller",
+                "checks": {
+                    "endpoints": {"neutron": "http://127.0.0.1:9696/"},
+                    "services": ["neutron-server"],
+                },
+            }
+        ],
+        "neutron_network": [
+            {
+                "on": "batch",
+                "checks": {
+                    "services": [
+                        "neutron-openvswitch-agent",
+                        "neutron-dhcp-agent",
+                        "neutron-l3-agent",
+                        "neutron-metadata-agent",
+                    ]
+                },
+            },
+            {"on": "first_controller", "checks": {"agents": True}},
+        ],
+        "compute": [
+            {"on": "batch", "checks": {"services": ["nova-compute", "neutron-openvswitch-agent"]}},
+            {"on": "first_controller", "checks": {"agents": True}},
+        ],
+        "smoke": [
+            {"on": "first_controller", "checks": {"agents": True}},
+        ],
+    },
+}
+
+CONTROLLER_STAGES = ("infra", "keystone", "glance_placement", "nova_control", "neutron_server")
+
+
+def merge(base, override):
+    """``base`` with ``override`` merged in; dicts merge recursively, the rest is replaced."""
+    result = copy.deepcopy(base)
+    for key, value in (override or {}).items():
+        if isinstance(value, dict) and isinstance(result.get(key), dict):
+            result[key] = merge(result[key], value)
+        else:
+            result[key] = copy.deepcopy(value)
+    return result
+
+
+def settings(pillar_deploy=None):
+    """``DEFAULTS`` with the ``deploy`` pillar merged over it."""
+    merged = merge(DEFAULTS, pillar_deploy or {})
+    for stage, sls in merged["stages"].items():
+        if isinstance(sls, str):
+            merged["stages"][stage] = [sls]
+    return merged
+
+
+def batch_size(spec, total):
+    """Nodes per batch for ``spec`` ("25%", "3" or 3) over ``total`` nodes (at least 1)."""
+    text = str(spec).strip()
+    try:
+        if text.endswith("%"):
+            share = float(text[:-1])
+            if not 0 < share <= 100:
+                raise ValueError
+            return max(1, math.ceil(total * share / 100))
+        size = int(text)
+        if size < 1:
+            raise ValueError
+        return size
+    except ValueError:
+        raise ReleaseTrainError(
+            f"deploy:batch must be a positive count or a share such as '25%', not {spec!r}"
+        ) from None
+
+
+def batches(nodes, spec):
+    """``nodes`` (sorted) cut into consecutive batches of ``batch_size(spec)``."""
+    nodes = sorted(nodes)
+    if not nodes:
+        return []
+    size = batch_size(spec, len(nodes))
+    return [nodes[start : start + size] for start in range(0, len(nodes), size)]
+
+
+def choose_mode(mode, recorded_release):
+    """The mode asked for, or bootstrap when the region has no recorded release."""
+    if mode:
+        if mode not in MODES:
+            raise ReleaseTrainError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+        return mode
+    return "upgrade" if recorded_release else "bootstrap"
+
+
+class _Planner:
+    """Builds the ordered steps of one run; one instance per plan."""
+
+    def __init__(self, conf, members, release, env):
+        self.conf = conf
+        self.members = {role: sorted(members.get(role) or []) for role in ROLES}
+        self.release = release
+        self.env = env
+        self.steps = []
+        if not self.members["controller"]:
+            raise ReleaseTrainError(
+                "no controller answered for deploy:targets:controller "
+                f"({conf['targets']['controller']['tgt']}); check the roles grains and that the minions are up"
+            )
+        self.first_controller = self.members["controller"][0]
+
+    def command(self, name, **fields):
+        """The configured command(s) ``name`` with fields filled in, as a list."""
+        template = self.conf["commands"].get(name) or []
+        templates = [template] if isinstance(template, str) else list(template)
+        values = {"release": self.release, "env": self.env, **fields}
+        quoted = {key: shlex.quote(str(value)) for key, value in values.items()}
+        return [text.format(**quoted) for text in templates]
+
+    def probes(self, stage, batch):
+        """The health probes after ``stage``, with their node lists resolved."""
+        configured = self.conf["health"].get(stage)
+        if configured is None and stage == "controller":
+            configured = self._controller_probes()
+        resolved = []
+        for probe in configured or []:
+            where = probe.get("on", "batch")
+            if where == "batch":
+                nodes = list(batch)
+            elif where == "first_controller":
+                nodes = [self.first_controller]
+            else:
+                nodes = list(self.members.get(where) or [])
+            checks = dict(probe.get("checks") or {})
+            if checks.get("agents") is True:
+                checks["agents"] = {"hosts": list(batch) if stage in ("compute", "neutron_network") else []}
+            if checks.get("agents"):
+                checks.setdefault("openrc", self.conf.get("openrc") or "")
+            if nodes and checks:
+                resolved.append({"nodes": nodes, "checks": checks})
+        return resolved
+
+    def add(self, stage, targets, sls=(), pillar=None, before=(), commands=(), after=(), label=None):
+        """Append one step; its id says its position, stage and (if any) label."""
+        number = len(self.steps) + 1
+        step_id = f"{number:02d}-{stage}" + (f"-{label}" if label else "")
+        self.steps.append(
+            {
+                "id": step_id,
+                "stage": stage,
+                "targets": list(targets),
+                "sls": list(sls),
+                "saltenv": self.env,
+                "pillar": merge({"deploy": {"release": self.release, "env": self.env, "stage": stage}}, pillar),
+                "before": [{"node": node, "cmd": cmd} for node, cmd in before],
+                "commands": [{"node": node, "cmd": cmd} for node, cmd in commands],
+                "after": [{"node": node, "cmd": cmd} for node, cmd in after],
+                "gate": self.probes(stage, targets),
+                "timeout": self.conf["timeout"],
+                "openrc": self.conf.get("openrc") or "",
+            }
+        )
+
+    def on_controller(self, *names, **fields):
+        return [(self.first_controller, cmd) for name in names for cmd in self.command(name, **fields)]
+
+    def upgrade_checks(self):
+        """The upgrade-check commands the controller has; warnings (exit 1) pass, failures (2) halt."""
+        checks = []
+        for node, text in self.on_controller("upgrade_checks"):
+            tool = shlex.quote(text.split()[0])
+            checks.append(
+                (
+                    node,
+                    f"if command -v {tool} >/dev/null 2>&1; then {text}; rc=$?; [ $rc -le 1 ]; "
+                    f"else echo {tool} not installed, skipped; fi",
+                )
+            )
+        return checks
+
+    def compute_batches(self, maintenance):
+        """Computes in batches; with ``maintenance`` each is disabled in Nova before and enabled after."""
+        groups = batches(self.members["compute"], self.conf["batch"])
+        for number, group in enumerate(groups, start=1):
+            hooks = {}
+            if maintenance:
+                hooks = {
+                    "before": [pair for host in group for pair in self.on_controller("compute_disable", host=host)],
+                    "after": [pair for host in group for pair in self.on_controller("compute_enable", host=host)],
+                }
+            self.add(
+                "compute",
+                group,
+                self.conf["stages"]["compute"],
+                label=f"batch{number}of{len(groups)}",
+                **hooks,
+            )
+
+    def finish(self):
+        """Cell host discovery, then smoke checks on the whole region."""
+        if self.members["compute"]:
+            self.add("cell_discovery", [], commands=self.on_controller("cell_discovery"))
+        self.add("smoke", [], commands=self.on_controller("smoke"))
+
+    def bootstrap(self):
+        controllers = self.members["controller"]
+        stages = self.conf["stages"]
+        for stage in CONTROLLER_STAGES:
+            self.add(stage, controllers, stages[stage])
+        if self.members["network"]:
+            self.add("neutron_network", self.members["network"], stages["neutron_network"])
+        self.compute_batches(maintenance=False)
+        self.finish()
+
+    def upgrade(self, date):
+        stages = self.conf["stages"]
+        path = self.conf["backup_path"].format(env=self.env, release=self.release, date=date)
+        self.add(
+            "precheck",
+            [],
+            commands=self.upgrade_checks() + self.on_controller("backup", path=path),
+        )
+        controller_sls = [sls for stage in CONTROLLER_STAGES for sls in stages[stage]]
+        for number, node in enumerate(self.members["controller"]):
+            self.add(
+                "controller",
+                [node],
+                controller_sls,
+                pillar={"deploy": {"db_sync": number == 0}},
+                label=node,
+            )
+        network_groups = batches(self.members["network"], self.conf["network_batch"])
+        for number, group in enumerate(network_groups, start=1):
+            self.add("neutron_network", group, stages["neutron_network"], label=f"batch{number}of{len(network_groups)}")
+        self.compute_batches(maintenance=True)
+        self.finish()
+
+    def _controller_probes(self):
+        """After upgrading one controller: every controller-stage probe, on that node."""
+        probes = []
+        for stage in CONTROLLER_STAGES:
+            for probe in self.conf["health"].get(stage) or []:
+                if probe.get("on") in ("controller", "batch"):
+                    probes.append({"on": "batch", "checks": probe.get("checks") or {}})
+        return probes
+
+
+def build_plan(conf, members, release, env, mode, date=None):
+    """The ordered steps deploying ``release`` from saltenv ``env`` in ``mode``.
+
+    ``members`` maps each role to the minion ids that hold it.
+    """
+    if not release or not env:
+        raise ReleaseTrainError("deploy.region needs pillar release=ID and env=ENV")
+    for stage in (*CONTROLLER_STAGES, "neutron_network", "compute"):
+        if stage not in conf["stages"]:
+            raise ReleaseTrainError(f"deploy:stages has no SLS list for stage {stage!r}")
+    planner = _Planner(conf, members, release, env)
+    if mode == "bootstrap":
+        planner.bootstrap()
+    elif mode == "upgrade":
+        planner.upgrade(date or datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ"))
+    else:
+        raise ReleaseTrainError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+    return {"release": release, "env": env, "mode": mode, "members": planner.members, "steps": planner.steps}
+
+
+# --- running one step -------------------------------------------------------
+
+
+class StepFailed(Exception):
+    """A step halted the run; ``str()`` names the node, stage and reason."""
+
+    def __init__(self, stage, node, reason):
+        self.stage, self.node, self.reason = stage, node, reason
+        super().__init__(f"stage {stage} failed on {node}: {reason}")
+
+
+def state_outcome(ret):
+    """(changes, failures) of one minion's ``state.sls`` return.
+
+    ``changes`` maps state ids to their (predicted) changes; ``failures`` lists
+    "state id: comment" lines.  A render error (a list of strings) is a failure.
+    """
+    if not isinstance(ret, dict):
+        lines = ret if isinstance(ret, list) else [ret]
+        return {}, [str(line).strip() for line in lines]
+    changes, failures = {}, []
+    for key, state in sorted(ret.items(), key=lambda item: _run_num(item[1])):
+        if not isinstance(state, dict):
+            failures.append(f"{key}: {state}")
+            continue
+        name = state.get("__id__") or key
+        if state.get("changes"):
+            changes[name] = state["changes"]
+        elif state.get("result") is None:
+            changes[name] = {"would": state.get("comment", "")}
+        if state.get("result") is False:
+            failures.append(f"{name}: {str(state.get('comment', '')).strip()}")
+    return changes, failures
+
+
+def _run_num(state):
+    return state.get("__run_num__", 0) if isinstance(state, dict) else 0
+
+
+def _returns(call_result, nodes):
+    """minion -> (ret, retcode) from ``saltutil.cmd``; missing minions -> None."""
+    out = {}
+    for node in nodes:
+        entry = (call_result or {}).get(node)
+        out[node] = None if entry is None else (entry.get("ret"), entry.get("retcode", 0))
+    return out
+
+
+def _shell(step, text):
+    openrc = step.get("openrc")
+    if openrc and "openstack " in text:
+        return f"if [ -r {shlex.quote(openrc)} ]; then . {shlex.quote(openrc)}; fi; {text}"
+    return text
+
+
+def run_commands(step, entries, call, test):
+    """Run shell ``entries`` (node, cmd) one by one; returns what ran, halts on a failure."""
+    done = []
+    for entry in entries:
+        node, text = entry["node"], entry["cmd"]
+        if test:
+            done.append({"node": node, "cmd": text, "would": "run"})
+            continue
+        result = _returns(call([node], "cmd.run_all", [_shell(step, text)], {"python_shell": True}), [node])[node]
+        if result is None:
+            raise StepFailed(step["stage"], node, f"no answer running {text!r}")
+        ret, _ = result
+        if not isinstance(ret, dict) or ret.get("retcode") != 0:
+            detail = ret.get("stderr") or ret.get("stdout") if isinstance(ret, dict) else ret
+            code = ret.get("retcode") if isinstance(ret, dict) else "?"
+            raise StepFailed(step["stage"], node, f"{text!r} exited {code}: {str(detail).strip()[-300:]}")
+        done.append({"node": node, "cmd": text, "stdout": ret.get("stdout", "")[-300:]})
+    return done
+
+
+def apply_states(step, call, test):
+    """``state.sls`` on all targets of the step at once; node -> changes."""
+    if not step["sls"] or not step["targets"]:
+        return {}
+    kwargs = {"saltenv": step["saltenv"], "pillar": step["pillar"], "test": bool(test)}
+    raw = call(step["targets"], "state.sls", [",".join(step["sls"])], kwargs)
+    results, halts = {}, []
+    for node, outcome in _returns(raw, step["targets"]).items():
+        if outcome is None:
+            halts.append((node, "no answer from the minion (is it up?)"))
+            continue
+        changes, failures = state_outcome(outcome[0])
+        results[node] = changes
+        if failures:
+            halts.append((node, "; ".join(failures)))
+    if halts:
+        node, reason = halts[0]
+        others = ", ".join(n for n, _ in halts[1:])
+        raise StepFailed(step["stage"], node, reason + (f" (also failed: {others})" if others else ""))
+    return results
+
+
+def health_gate(step, call):
+    """Run the step's health probes; returns node -> checks, halts on the first unhealthy node."""
+    report = {}
+    for probe in step["gate"]:
+        nodes = probe["nodes"]
+        raw = call(nodes, "openstack_health.check", [], probe["checks"])
+        for node, outcome in _returns(raw, nodes).items():
+            if outcome is None:
+                raise StepFailed(step["stage"], node, "health gate: no answer from the minion")
+            ret = outcome[0]
+            if not isinstance(ret, dict) or "healthy" not in ret:
+                raise StepFailed(step["stage"], node, f"health gate: openstack_health.check returned {ret!r}")
+            report.setdefault(node, []).extend(ret["checks"])
+            if not ret["healthy"]:
+                bad = "; ".join(f"{c['name']}: {c['detail']}" for c in ret["checks"] if not c["ok"])
+                raise StepFailed(step["stage"], node, f"health gate: {bad}")
+    return report
+
+
+def run_step(step, call, test=False):
+    """Run one plan step; returns {"changes": {node: ...}, "comment": ...}.
+
+    Order: ``before`` commands (e.g. disable computes in Nova), the states on
+    every target at once, the step's commands, the health gate, then ``after``
+    commands (e.g. enable the computes again).  Raises ``StepFailed``.
+    With ``test`` only ``state.sls test=True`` runs; commands and gates are listed.
+    """
+    before = run_commands(step, step["before"], call, test)
+    node_changes = apply_states(step, call, test)
+    commands = run_commands(step, step["commands"], call, test)
+    gate = {} if test else health_gate(step, call)
+    after = run_commands(step, step["after"], call, test)
+    changes = {node: states for node, states in node_changes.items() if states}
+    nodes = ", ".join(step["targets"]) or (step["commands"][0]["node"] if step["commands"] else "-")
+    verb = "would apply" if test else "applied"
+    comment = f"stage {step['stage']} on {nodes}: {verb} {', '.join(step['sls']) or 'commands only'}"
+    if changes:
+        comment += f"; changes on {', '.join(sorted(changes))}"
+    if gate:
+        comment += "; health gate passed"
+    detail = {"nodes": changes}
+    ran = [*before, *commands, *after]
+    if ran:
+        detail["commands"] = ran
+    return {"changes": detail if (changes or (ran and not test)) else {}, "comment": comment,
+            "would_change": bool(changes)}
