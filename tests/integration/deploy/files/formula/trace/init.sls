@@ -1,0 +1,26 @@
+{#- Test formula for deploy.region: records "node stage release db_sync=... time" in
+    <trace_dir>/trace.log once per node, stage and release; fails while the file
+    <trace_dir>/fault-<node>-<stage> exists. trace_dir comes from the minion's grains. #}
+{%- set deploy = pillar.get('deploy', {}) %}
+{%- set stage = deploy.get('stage', 'none') %}
+{%- set node = grains['id'] %}
+{%- set dir = grains['trace_dir'] %}
+
+trace-fault-{{ stage }}:
+  cmd.run:
+    - name: echo "injected fault for {{ node }} in {{ stage }}" >&2; exit 1
+    - onlyif: test -e {{ dir }}/fault-{{ node }}-{{ stage }}
+
+trace-done-{{ stage }}:
+  file.managed:
+    - name: {{ dir }}/done/{{ node }}-{{ stage }}
+    - contents: {{ deploy.get('release') }}
+    - makedirs: True
+    - require:
+      - cmd: trace-fault-{{ stage }}
+
+trace-log-{{ stage }}:
+  cmd.run:
+    - name: echo "{{ node }} {{ stage }} {{ deploy.get('release') }} db_sync={{ deploy.get('db_sync', False) }} $(date +%s.%N)" >> {{ dir }}/trace.log
+    - onchanges:
+      - file: trace-done-{{ stage }}

@@ -1,0 +1,166 @@
+"""``salt-run state.orchestrate deploy.region`` against a real master and seven minions.
+
+The tests run in order on one region (module fixtures): dry run, bootstrap of
+r1, upgrade to r2 halted by a fault on cmp03, resume, a failed health gate on
+cmp02, and a final dry run with nothing left to change.
+"""
+
+import json
+
+import pytest
+
+from conftest import STAGES
+
+pytestmark = [pytest.mark.slow]
+
+
+def orchestrate(region, settings, release, test=False, **pillar):
+    data = {"release": release, "env": "test", "deploy": settings, **pillar}
+    args = ["state.orchestrate", "deploy.region", f"pillar={json.dumps(data)}"]
+    if test:
+        args.append("test=True")
+    return region["run"].run(*args)
+
+
+def trace_lines(region_paths, release=None):
+    """(node, what, release, extra, time) per line of the trace log, in order written."""
+    path = region_paths["trace"] / "trace.log"
+    if not path.exists():
+        return []
+    lines = [line.split() for line in path.read_text().splitlines() if line.strip()]
+    rows = [(node, what, rel, extra, float(stamp)) for node, what, rel, extra, stamp in lines]
+    return [row for row in rows if release is None or row[2] == release]
+
+
+def step_states(result):
+    """Orchestrate state returns of the run, keyed by step id, in run order."""
+    data = result.data
+    if isinstance(data, dict) and "data" in data:
+        data = data["data"]
+    (states,) = data.values()
+    ordered = sorted(states.values(), key=lambda state: state.get("__run_num__", 0))
+    return {state["__id__"]: state for state in ordered}
+
+
+def status(region):
+    result = region["run"].run("release.status")
+    assert result.returncode == 0, result.stderr
+    return result.data["environments"]["test"]
+
+
+def test_dry_run_changes_nothing(region, publish, deploy_settings, region_paths):
+    publish("r1", "first release")
+    result = orchestrate(region, deploy_settings, "r1", test=True)
+    assert result.returncode == 0, result.stdout
+    assert trace_lines(region_paths) == []
+    assert not (region_paths["trace"] / "done").exists()
+    steps = step_states(result)
+    compute = [state for step, state in steps.items() if "-compute-" in step]
+    assert compute and all(state["result"] is None for state in compute)
+    would = compute[0]["changes"]["nodes"]
+    assert set(would) == {"cmp01"} and "trace-done-compute" in would["cmp01"]
+    assert steps["deploy-region-record-verified"]["result"] is None
+    assert status(region)["verified"] is False
+
+
+def test_bootstrap_runs_stages_in_order_and_records_verified(region, deploy_settings, region_paths):
+    result = orchestrate(region, {**deploy_settings, "batch": "50%"}, "r1")
+    assert result.returncode == 0, result.stdout
+    rows = trace_lines(region_paths, "r1")
+    order = []
+    for _, what, *_ in rows:
+        if what not in order:
+            order.append(what)
+    assert order == [*STAGES, "cell_discovery", "smoke"]
+    # every stage finished on all its nodes before the next one started
+    for earlier, later in zip(order, order[1:]):
+        assert max(r[4] for r in rows if r[1] == earlier) < min(r[4] for r in rows if r[1] == later)
+    for stage in STAGES[:5]:
+        assert sorted(r[0] for r in rows if r[1] == stage) == ["ctl01", "ctl02"]
+    assert [r[0] for r in rows if r[1] == "neutron_network"] == ["net01"]
+    compute = [r for r in rows if r[1] == "compute"]
+    first, second = {"cmp01", "cmp02"}, {"cmp03", "cmp04"}
+    assert {r[0] for r in compute} == first | second
+    assert max(r[4] for r in compute if r[0] in first) < min(r[4] for r in compute if r[0] in second)
+    assert not [r for r in rows if r[1].startswith("nova-")], "bootstrap must not disable computes"
+    assert status(region) == {**status(region), "release": "r1", "verified": True}
+
+
+def test_upgrade_halts_on_the_failing_compute(region, publish, deploy_settings, region_paths):
+    publish("r2", "second release")
+    fault = region_paths["trace"] / "fault-cmp03-compute"
+    fault.write_text("")
+    result = orchestrate(region, deploy_settings, "r2")  # no mode: r1 is verified -> upgrade
+    assert result.returncode != 0
+    assert "HALTED: stage compute failed on cmp03" in result.stdout
+    assert "injected fault for cmp03 in compute" in result.stdout
+
+    rows = trace_lines(region_paths, "r2")
+    applied = [(r[0], r[1], r[3]) for r in rows if not r[1].startswith("nova-")]
+    assert applied == [
+        ("ctl01", "controller", "db_sync=True"),
+        ("ctl02", "controller", "db_sync=False"),
+        ("net01", "neutron_network", "db_sync=False"),
+        ("cmp01", "compute", "db_sync=False"),
+        ("cmp02", "compute", "db_sync=False"),
+    ]
+    nova = [(r[0], r[1]) for r in rows if r[1].startswith("nova-")]
+    assert nova == [
+        ("cmp01", "nova-disable"),
+        ("cmp01", "nova-enable"),
+        ("cmp02", "nova-disable"),
+        ("cmp02", "nova-enable"),
+        ("cmp03", "nova-disable"),  # left disabled: its upgrade failed
+    ]
+    for node in ("cmp01", "cmp02"):
+        disable, apply, enable = (r[4] for r in rows if r[0] == node)
+        assert disable < apply < enable
+    assert not [r for r in rows if r[0] == "cmp04"], "no node after the failure may be touched"
+    backups = list(region_paths["backup"].glob("mysql-test-r2-*.sql.gz"))
+    assert len(backups) == 1 and backups[0].read_text() == "dump of r2\n"
+    assert status(region)["verified"] is False
+
+
+def test_rerun_resumes_after_the_fault_is_removed(region, deploy_settings, region_paths):
+    (region_paths["trace"] / "fault-cmp03-compute").unlink()
+    before = len(trace_lines(region_paths, "r2"))
+    result = orchestrate(region, deploy_settings, "r2", mode="upgrade")
+    assert result.returncode == 0, result.stdout
+    new = trace_lines(region_paths, "r2")[before:]
+    assert [(r[0], r[1]) for r in new if r[1] in STAGES + ("controller",)] == [
+        ("cmp03", "compute"),
+        ("cmp04", "compute"),
+    ]
+    steps = step_states(result)
+    for step in ("02-controller-ctl01", "03-controller-ctl02", "04-neutron_network-batch1of1"):
+        assert steps[step]["result"] is True
+        assert not steps[step]["changes"].get("nodes"), f"{step} was converged already"
+    assert status(region)["release"] == "r2" and status(region)["verified"] is True
+
+
+def test_failed_health_gate_halts_before_later_batches(region, deploy_settings, region_paths, health_endpoint):
+    health_endpoint.sick.add("cmp02")
+    try:
+        before = len(trace_lines(region_paths))
+        result = orchestrate(region, deploy_settings, "r2")
+    finally:
+        health_endpoint.sick.clear()
+    assert result.returncode != 0
+    assert "HALTED: stage compute failed on cmp02: health gate: endpoint:trace" in result.stdout
+    assert "HTTP 503" in result.stdout
+    touched = [(r[0], r[1]) for r in trace_lines(region_paths)[before:]]
+    assert ("cmp02", "nova-disable") in touched
+    assert ("cmp02", "nova-enable") not in touched
+    assert not [node for node, _ in touched if node in ("cmp03", "cmp04")]
+
+
+def test_dry_run_on_a_converged_region_shows_no_changes(region, deploy_settings, region_paths):
+    before = trace_lines(region_paths)
+    result = orchestrate(region, deploy_settings, "r2", test=True)
+    assert result.returncode == 0, result.stdout
+    steps = step_states(result)
+    for step, state in steps.items():
+        if step != "deploy-region-record-verified":
+            assert state["result"] is True, (step, state["comment"])
+            assert not state["changes"].get("nodes"), step
+    assert trace_lines(region_paths) == before
