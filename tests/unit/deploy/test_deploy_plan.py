@@ -1,0 +1,163 @@
+"""``releasetrain.deploy``: settings, batches, mode and the plan for bootstrap and upgrade."""
+
+import pytest
+
+from releasetrain import deploy
+from releasetrain.errors import ReleaseTrainError
+
+REGION = {
+    "controller": ["ctl02", "ctl01"],
+    "network": ["net01"],
+    "compute": [f"cmp{n:02d}" for n in range(1, 8)],
+}
+
+
+def plan(mode, region=REGION, **pillar):
+    return deploy.build_plan(deploy.settings(pillar), region, "r2", "test", mode, date="20261125T0000Z")
+
+
+@pytest.mark.parametrize(
+    "spec,total,size",
+    [("25%", 20, 5), ("25%", 7, 2), ("25%", 1, 1), ("100%", 4, 4), ("3", 10, 3), (2, 10, 2), ("10%", 3, 1)],
+)
+def test_batch_size(spec, total, size):
+    assert deploy.batch_size(spec, total) == size
+
+
+@pytest.mark.parametrize("spec", ["0", "-1", "0%", "150%", "a quarter", ""])
+def test_bad_batch_size_says_what_is_allowed(spec):
+    with pytest.raises(ReleaseTrainError, match="deploy:batch must be a positive count or a share"):
+        deploy.batch_size(spec, 10)
+
+
+def test_batches_are_sorted_and_cover_every_node_once():
+    assert deploy.batches(["c3", "c1", "c2", "c5", "c4"], "40%") == [["c1", "c2"], ["c3", "c4"], ["c5"]]
+    assert deploy.batches([], "25%") == []
+
+
+@pytest.mark.parametrize(
+    "asked,recorded,mode",
+    [(None, None, "bootstrap"), (None, True, "upgrade"), ("bootstrap", True, "bootstrap"), ("upgrade", False, "upgrade")],
+)
+def test_mode_defaults_from_the_recorded_release(asked, recorded, mode):
+    assert deploy.choose_mode(asked, recorded) == mode
+
+
+def test_unknown_mode_is_refused():
+    with pytest.raises(ReleaseTrainError, match="mode must be one of bootstrap, upgrade"):
+        deploy.choose_mode("sideways", None)
+
+
+def test_pillar_merges_over_the_defaults_and_keeps_the_rest():
+    conf = deploy.settings({"stages": {"compute": "test.compute"}, "targets": {"compute": {"tgt": "G@roles:compute and G@region:n", "tgt_type": "compound"}}})
+    assert conf["stages"]["compute"] == ["test.compute"]
+    assert conf["stages"]["keystone"] == ["openstack.keystone"]
+    assert conf["targets"]["compute"]["tgt_type"] == "compound"
+    assert conf["targets"]["controller"] == {"tgt": "roles:controller", "tgt_type": "grain"}
+    assert deploy.DEFAULTS["stages"]["compute"] == ["openstack.nova.compute", "openstack.neutron.compute"]
+
+
+def test_bootstrap_order():
+    steps = plan("bootstrap", batch="50%")
+    assert [(s["stage"], s["targets"]) for s in steps["steps"]] == [
+        ("infra", ["ctl01", "ctl02"]),
+        ("keystone", ["ctl01", "ctl02"]),
+        ("glance_placement", ["ctl01", "ctl02"]),
+        ("nova_control", ["ctl01", "ctl02"]),
+        ("neutron_server", ["ctl01", "ctl02"]),
+        ("neutron_network", ["net01"]),
+        ("compute", ["cmp01", "cmp02", "cmp03", "cmp04"]),
+        ("compute", ["cmp05", "cmp06", "cmp07"]),
+        ("cell_discovery", []),
+        ("smoke", []),
+    ]
+    glance = steps["steps"][2]
+    assert glance["sls"] == ["openstack.glance", "openstack.placement"]
+    assert glance["saltenv"] == "test" and glance["pillar"]["deploy"] == {"release": "r2", "env": "test", "stage": "glance_placement"}
+    assert all(not s["before"] and not s["after"] for s in steps["steps"]), "new computes are not in Nova yet"
+    assert steps["steps"][-2]["commands"] == [{"node": "ctl01", "cmd": "nova-manage cell_v2 discover_hosts --verbose"}]
+
+
+def test_upgrade_order_one_controller_at_a_time_then_network_then_compute_batches():
+    steps = plan("upgrade")["steps"]
+    assert [(s["stage"], s["targets"]) for s in steps] == [
+        ("precheck", []),
+        ("controller", ["ctl01"]),
+        ("controller", ["ctl02"]),
+        ("neutron_network", ["net01"]),
+        ("compute", ["cmp01", "cmp02"]),
+        ("compute", ["cmp03", "cmp04"]),
+        ("compute", ["cmp05", "cmp06"]),
+        ("compute", ["cmp07"]),
+        ("cell_discovery", []),
+        ("smoke", []),
+    ]
+    assert [s["pillar"]["deploy"].get("db_sync") for s in steps[1:3]] == [True, False]
+    assert "openstack.keystone" in steps[1]["sls"] and "openstack.neutron.server" in steps[1]["sls"]
+
+
+def test_upgrade_prechecks_skip_missing_tools_and_back_up_to_a_dated_file():
+    precheck = plan("upgrade")["steps"][0]
+    commands = [c["cmd"] for c in precheck["commands"]]
+    assert all(c["node"] == "ctl01" for c in precheck["commands"])
+    assert commands[0].startswith("if command -v nova-status >/dev/null 2>&1; then nova-status upgrade check;")
+    assert "/var/backups/releasetrain/mysql-test-r2-20261125T0000Z.sql.gz" in commands[-1]
+    assert "mysqldump --all-databases --single-transaction" in commands[-1]
+
+
+def test_each_compute_is_disabled_before_its_batch_and_enabled_after():
+    batch = plan("upgrade")["steps"][4]
+    assert [c["cmd"] for c in batch["before"]] == [
+        "openstack compute service set --disable --disable-reason 'releasetrain r2' cmp01 nova-compute",
+        "openstack compute service set --disable --disable-reason 'releasetrain r2' cmp02 nova-compute",
+    ]
+    assert [c["cmd"] for c in batch["after"]] == [
+        "openstack compute service set --enable cmp01 nova-compute",
+        "openstack compute service set --enable cmp02 nova-compute",
+    ]
+    assert {c["node"] for c in batch["before"] + batch["after"]} == {"ctl01"}
+
+
+def test_health_gates_cover_the_batch_and_ask_the_controller_about_its_agents():
+    batch = plan("upgrade")["steps"][4]
+    assert batch["gate"][0] == {"nodes": ["cmp01", "cmp02"], "checks": {"services": ["nova-compute", "neutron-openvswitch-agent"]}}
+    assert batch["gate"][1] == {"nodes": ["ctl01"], "checks": {"agents": {"hosts": ["cmp01", "cmp02"]}, "openrc": "/root/admin-openrc"}}
+    controller = plan("upgrade")["steps"][1]
+    assert {node for probe in controller["gate"] for node in probe["nodes"]} == {"ctl01"}
+    assert "keystone" in str(controller["gate"])
+
+
+def test_hostile_host_names_are_quoted():
+    steps = plan("upgrade", region={**REGION, "compute": ["a;rm -rf /"]})["steps"]
+    compute = next(s for s in steps if s["stage"] == "compute")
+    assert "'a;rm -rf /' nova-compute" in compute["before"][0]["cmd"]
+
+
+def test_a_region_without_controllers_is_refused_with_what_to_check():
+    with pytest.raises(ReleaseTrainError, match="no controller answered"):
+        plan("bootstrap", region={"compute": ["cmp01"]})
+
+
+def test_a_missing_stage_mapping_is_named():
+    conf = deploy.settings()
+    del conf["stages"]["keystone"]
+    with pytest.raises(ReleaseTrainError, match="no SLS list for stage 'keystone'"):
+        deploy.build_plan(conf, REGION, "r2", "test", "bootstrap")
+
+
+def test_state_outcome_names_failed_states_in_run_order():
+    ret = {
+        "cmd_|-b_|-b_|-run": {"__id__": "b", "result": False, "comment": "boom", "changes": {}, "__run_num__": 1},
+        "file_|-a_|-a_|-managed": {"__id__": "a", "result": True, "comment": "", "changes": {"diff": "x"}, "__run_num__": 0},
+        "file_|-c_|-c_|-managed": {"__id__": "c", "result": None, "comment": "would change", "changes": {}, "__run_num__": 2},
+    }
+    changes, failures = deploy.state_outcome(ret)
+    assert failures == ["b: boom"]
+    assert changes == {"a": {"diff": "x"}, "c": {"would": "would change"}}
+    assert deploy.state_outcome(["Rendering SLS 'test:trace' failed: bad"]) == ({}, ["Rendering SLS 'test:trace' failed: bad"])
+
+
+def test_step_failed_names_stage_node_and_reason():
+    assert str(deploy.StepFailed("compute", "cmp02", "health gate: service:nova-compute: not running")) == (
+        "stage compute failed on cmp02: health gate: service:nova-compute: not running"
+    )
