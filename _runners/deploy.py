@@ -1,6 +1,7 @@
 """Plan the deployment of a release to a region; ``deploy.region`` renders the plan."""
 
 import salt.client
+import salt.utils.minions
 
 from releasetrain import deploy, saltglue
 from releasetrain.errors import ReleaseTrainError
@@ -8,12 +9,21 @@ from releasetrain.store import Store
 
 
 def _members(targets, timeout):
-    """role -> minion ids answering that role's target."""
+    """role -> minion ids of that role's target; every minion the master knows for it must answer."""
     client = salt.client.get_local_client(mopts=__opts__)
+    known = salt.utils.minions.CkMinions(__opts__)
     members = {}
     for role, target in targets.items():
-        answers = client.cmd(target["tgt"], "test.ping", tgt_type=target.get("tgt_type", "glob"), timeout=timeout)
+        tgt_type = target.get("tgt_type", "glob")
+        answers = client.cmd(target["tgt"], "test.ping", tgt_type=tgt_type, timeout=timeout)
         members[role] = sorted(minion for minion, ok in (answers or {}).items() if ok is True)
+        expected = known.check_minions(target["tgt"], tgt_type).get("minions") or []
+        silent = sorted(set(expected) - set(members[role]))
+        if silent:
+            raise ReleaseTrainError(
+                f"{', '.join(silent)} ({role}, {target['tgt']}) did not answer test.ping; "
+                f"bring them up, or narrow deploy:targets:{role} to leave them out"
+            )
     return members
 
 
