@@ -106,6 +106,8 @@ def _publishing(action, *args, **kwargs):
         store = _store()
         with saltglue.MasterEvents(__opts__, "releasetrain/release") as emit:
             result = getattr(store, action)(*args, **kwargs)
+            if action != "verify":
+                saltglue.refresh_fileserver(__opts__, result["env"])
             emit(f"{action}/done", result)
             return result
 

@@ -53,6 +53,18 @@ class MasterEvents:
             self._event.destroy()
 
 
+def refresh_fileserver(opts, env):
+    """After a switch, drop the master's cached roots file list of ``env`` so the new tree is served at once."""
+    try:
+        import salt.fileserver
+
+        fileserver = salt.fileserver.Fileserver(opts)
+        fileserver.update(back=["roots"])
+        fileserver.clear_file_list_cache({"fsbackend": ["roots"], "saltenv": [env]})
+    except Exception as err:  # pylint: disable=broad-except
+        log.warning("releasetrain: could not refresh the roots fileserver cache: %s", err)
+
+
 def run(context, func, *args, **kwargs):
     """Call ``func``; turn a ReleaseTrainError into a failed job with one line.
 

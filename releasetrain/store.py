@@ -72,6 +72,10 @@ def _owner_is_gone(tmp_name):
     return pid == os.getpid()
 
 
+def _holds_no_files(folder):
+    return all(not files for _, _, files in os.walk(folder))
+
+
 def _stamp_tree(tree):
     """Give every file of a newly unpacked tree this moment as its mtime.
 
@@ -322,7 +326,11 @@ class Store:
         envs = os.path.join(self.root, "envs")
         os.makedirs(envs, exist_ok=True)
         link = os.path.join(envs, env)
-        if os.path.exists(link) and not os.path.islink(link):
+        if os.path.isdir(link) and not os.path.islink(link):
+            if not _holds_no_files(link):
+                raise StoreError(f"{link} is a folder with files, not a tree releasetrain published; move it away")
+            shutil.rmtree(link)  # empty placeholders, e.g. file_roots folders a master created at start
+        elif os.path.exists(link) and not os.path.islink(link):
             raise StoreError(f"{link} exists and is not a symlink made by releasetrain; move it away")
         tmp = os.path.join(envs, f".tmp-{env}-{os.getpid()}")
         if os.path.lexists(tmp):

@@ -264,3 +264,15 @@ def test_salt_fileserver_serves_the_new_content_after_a_switch(config, formula_r
     with open(os.path.join(config.env_tree("test"), "states/f/openstack/keystone.sls"), "rb") as handle:
         assert hashes[1] == hashlib.sha256(handle.read()).hexdigest()
     assert hashes[0] != hashes[1]
+
+
+def test_empty_placeholder_folders_are_replaced_but_real_content_is_not(config, two_releases):
+    os.makedirs(os.path.join(config.env_tree("test"), "states"))
+    two_releases.publish("r1", "test", by="a")
+    assert os.path.islink(config.env_tree("test"))
+    os.makedirs(os.path.join(config.env_tree("staging"), "states"))
+    with open(os.path.join(config.env_tree("staging"), "states", "hand-made.sls"), "w") as handle:
+        handle.write("x: 1\n")
+    with pytest.raises(StoreError, match="is a folder with files"):
+        two_releases.publish("r1", "staging", by="a")
+    assert os.path.isfile(os.path.join(config.env_tree("staging"), "states", "hand-made.sls"))

@@ -159,3 +159,25 @@ def test_package_fires_progress_events(master, manifest_path, event_listener):
     assert matched.found_all_events, matched.missed
     done = [event for event in matched if event.tag.endswith("/done")][0]
     assert done.data["release"] == "2026.11.0"
+
+
+def test_publish_clears_the_masters_cached_file_list(make_master, manifest_path, rt_paths):
+    """A release that adds a file is listed by the master's fileserver right after publish."""
+    from releasetrain.cli import master_config
+    roots = master_config(store=str(rt_paths["store"]), cache=str(rt_paths["cache"]))
+    master = make_master(file_roots=roots["file_roots"], fileserver_list_cache_time=3600)
+    cli = master.salt_run_cli()
+    ok(cli.run("release.package", f"manifest={manifest_path}"))
+    ok(cli.run("release.publish", "2026.11.0", "env=test"))
+    listed = ok(cli.run("fileserver.file_list", "saltenv=test"))
+    assert "openstack/keystone.sls" in listed
+    assert "openstack/added.sls" not in listed
+    with open(manifest_path) as handle:
+        data = yaml.safe_load(handle)
+    formula = data["repos"][0]
+    formula["sha"] = commit(formula["url"][len("file://"):], {"openstack/added.sls": "added: {}\n"}, "add", 1_700_001_000)
+    data["release"] = "2026.11.1"
+    (rt_paths["work"] / "next.yml").write_text(yaml.safe_dump(data))
+    ok(cli.run("release.package", f"manifest={rt_paths['work'] / 'next.yml'}"))
+    ok(cli.run("release.publish", "2026.11.1", "env=test"))
+    assert "openstack/added.sls" in ok(cli.run("fileserver.file_list", "saltenv=test"))
