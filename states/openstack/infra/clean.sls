@@ -1,0 +1,4 @@
+include:
+  - .memcached.clean
+  - .rabbitmq.clean
+  - .mariadb.clean

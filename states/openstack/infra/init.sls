@@ -1,0 +1,4 @@
+include:
+  - .mariadb
+  - .rabbitmq
+  - .memcached

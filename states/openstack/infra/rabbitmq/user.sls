@@ -1,0 +1,24 @@
+{#- The message queue user every OpenStack service connects as. #}
+{%- set tplroot = tpldir.split('/')[0] %}
+{%- from tplroot ~ "/map.jinja" import openstack with context %}
+{%- from tplroot ~ "/libs/require.jinja" import require_pillar %}
+{{- require_pillar(openstack, 'rabbitmq', 'openstack.infra.rabbitmq.user') }}
+{%- set user = openstack.rabbitmq.user %}
+include:
+  - .service
+
+rabbitmq-user-cmd-run-add-user:
+  cmd.run:
+    - name: rabbitmqctl add_user {{ user }} "$RABBITMQ_PASSWORD" || rabbitmqctl change_password {{ user }} "$RABBITMQ_PASSWORD"
+    - env:
+      - RABBITMQ_PASSWORD: {{ openstack.secrets.rabbitmq | string | tojson }}
+    - unless: rabbitmqctl -q authenticate_user {{ user }} "$RABBITMQ_PASSWORD"
+    - require:
+      - service: rabbitmq-service-service-running-rabbitmq-server
+
+rabbitmq-user-cmd-run-set-permissions:
+  cmd.run:
+    - name: rabbitmqctl set_permissions {{ user }} '.*' '.*' '.*'
+    - unless: rabbitmqctl -q list_user_permissions {{ user }} | grep -qxF "$(printf '/\t.*\t.*\t.*')"
+    - require:
+      - cmd: rabbitmq-user-cmd-run-add-user

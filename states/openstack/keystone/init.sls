@@ -1,0 +1,8 @@
+include:
+  - .package
+  - .config
+  - .keys
+  - .db
+  - .service
+  - .bootstrap
+  - .catalog

@@ -1,0 +1,4 @@
+{%- set tplroot = tpldir.split('/')[0] %}
+{%- from tplroot ~ "/map.jinja" import openstack with context %}
+{%- from tplroot ~ "/libs/component.jinja" import package with context %}
+{{ package(openstack, 'placement') }}
