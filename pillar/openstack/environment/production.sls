@@ -1,0 +1,4 @@
+# Production: no debug logging.
+openstack:
+  debug: false
+  region: RegionOne

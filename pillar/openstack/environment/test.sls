@@ -1,0 +1,3 @@
+# The test environment: services log at debug level.
+openstack:
+  debug: true
