@@ -1,0 +1,127 @@
+"""Gerrit events: recorded JSON in, one normalised shape out; hostile input refused."""
+
+import json
+import pathlib
+
+import pytest
+
+from releasetrain import config as rt_config, gerrit
+from releasetrain.errors import ReleaseTrainError
+
+FIXTURES = pathlib.Path(__file__).parents[2] / "fixtures" / "gerrit"
+REVISION = "b59138869113bfd9d3e7fbf9439d74e1ae6c54b8"
+
+
+def recorded(name):
+    return json.loads((FIXTURES / name).read_text())
+
+
+@pytest.fixture
+def settings():
+    config = rt_config.load({"releasetrain": {"gerrit": {
+        "secret": "s3cret-s3cret",
+        "projects": {"salt/openstack-formula": {"repo": "openstack-formula", "branches": ["master"]}},
+        "rest": {"url": "http://127.0.0.1:1/", "user": "rt", "password": "pw"},
+    }}})
+    return gerrit.settings(config)
+
+
+def test_patchset_created_is_normalised():
+    event = gerrit.normalise(recorded("patchset-created.json"))
+    assert {k: event[k] for k in ("type", "project", "branch", "change", "patchset", "revision", "ref", "who")} == {
+        "type": "patchset-created", "project": "salt/openstack-formula", "branch": "master", "change": 12345,
+        "patchset": 3, "revision": REVISION, "ref": "refs/changes/45/12345/3", "who": "alice"}
+    assert event["change_id"] == "Ie10fd901201c53e9fe3b9766343060763ac81dc6"
+
+
+def test_change_merged_takes_new_rev_not_the_patchset_revision():
+    event = gerrit.normalise(recorded("change-merged.json"))
+    assert event["new_rev"] == "863b64002f2a9922deba69407804a44703c996e0"
+    assert event["revision"] == REVISION and event["who"] == "bob"
+
+
+def test_project_as_object_gives_the_same_event():
+    plain = gerrit.normalise(recorded("patchset-created.json"))
+    legacy = gerrit.normalise(recorded("patchset-created-project-object.json"))
+    assert plain == legacy
+
+
+def test_comment_added_carries_votes_as_numbers():
+    event = gerrit.normalise(recorded("comment-added.json"))
+    assert event["approvals"] == {"Code-Review": 2, "Release-Approval": 1, "Verified": 1}
+    assert event["who"] == "carol"
+
+
+def test_ref_updated_is_normalised():
+    event = gerrit.normalise(recorded("ref-updated.json"))
+    assert (event["project"], event["branch"], event["new_rev"]) == (
+        "salt/openstack-formula", "master", "863b64002f2a9922deba69407804a44703c996e0")
+
+
+def test_keys_differ_between_events_and_repeat_for_the_same_event():
+    first = gerrit.normalise(recorded("patchset-created.json"))
+    again = gerrit.normalise(recorded("patchset-created.json"))
+    merged = gerrit.normalise(recorded("change-merged.json"))
+    assert first["key"] == again["key"] != merged["key"]
+
+
+HOSTILE = sorted(p.name for p in (FIXTURES / "hostile").iterdir())
+
+
+@pytest.mark.parametrize("name", HOSTILE)
+def test_hostile_events_are_rejected_with_a_reason(name, settings):
+    raw = (FIXTURES / "hostile" / name).read_bytes()
+    event, why = gerrit.accept(raw, settings)
+    assert event is None
+    assert why.startswith("rejected: "), why
+
+
+def test_the_raw_body_path_accepts_bytes_and_routes(settings):
+    event, why = gerrit.accept((FIXTURES / "patchset-created.json").read_bytes(), settings)
+    assert why is None and event["repo"] == "openstack-formula"
+    assert gerrit.signature_valid(event, "s3cret-s3cret")
+    assert not gerrit.signature_valid(dict(event, revision="0" * 40), "s3cret-s3cret")
+    assert not gerrit.signature_valid(event, "another")
+
+
+@pytest.mark.parametrize("name,reason", [
+    ("patchset-created-unknown-project.json", "project 'salt/unrelated-formula' is not configured"),
+    ("patchset-created-other-branch.json", "branch 'stable/2025.1'"),
+])
+def test_unconfigured_projects_and_branches_are_ignored(name, reason, settings):
+    event, why = gerrit.accept(recorded(name), settings)
+    assert event is None and why.startswith("ignored: ") and reason in why
+
+
+@pytest.mark.parametrize("body", [b"", b"   ", b"\xff\xfe", b"{" * 10, b"x" * (gerrit.MAX_BODY + 1), b"null", b"42"])
+def test_bodies_that_are_not_an_event_object_are_rejected(body, settings):
+    event, why = gerrit.accept(body, settings)
+    assert event is None and why.startswith("rejected: ")
+
+
+def test_secret_comparison():
+    assert gerrit.secret_matches("abc", "abc")
+    assert not gerrit.secret_matches("abd", "abc")
+    assert not gerrit.secret_matches("", "")
+    assert not gerrit.secret_matches("anything", "")
+    assert not gerrit.secret_matches(None, "abc")
+    assert not gerrit.secret_matches("\udcff", "abc")
+
+
+def test_hook_secret_from_path_or_header(settings):
+    assert gerrit.hook_secret("salt/netapi/hook/gerrit/abc", {}, settings) == "abc"
+    header = gerrit.GerritSettings(secret="abc", secret_header="X-Releasetrain-Secret")
+    assert gerrit.hook_secret("salt/netapi/hook/gerrit/abc", {}, header) == ""
+    assert gerrit.hook_secret("salt/netapi/hook/gerrit", {"X-RELEASETRAIN-SECRET": "abc"}, header) == "abc"
+
+
+def test_review_url_quotes_the_project(settings):
+    event = gerrit.normalise(recorded("patchset-created.json"))
+    assert gerrit.review_url(settings, event) == (
+        f"http://127.0.0.1:1/a/changes/salt%2Fopenstack-formula~12345/revisions/{REVISION}/review")
+
+
+def test_bad_project_configuration_is_one_line():
+    config = rt_config.load({"releasetrain": {"gerrit": {"projects": {"a;b": {"repo": "x"}}}}})
+    with pytest.raises(ReleaseTrainError, match="needs a valid project name"):
+        gerrit.settings(config)
