@@ -1,0 +1,170 @@
+"""Every SLS of the openstack formula rendered by a real Salt as each supported OS."""
+
+import re
+
+import pytest
+
+from tests.functional.formula.conftest import PLATFORMS, by_function, stage_sls, state_args
+
+STATE_ID = re.compile(
+    r"^(openstack-repo|mariadb|rabbitmq|memcached|keystone|glance|placement|nova-controller|nova-compute"
+    r"|nova-discover|neutron-server|neutron-network|neutron-compute)"
+    r"-(package|config|service|clean|db|db-api|keys|bootstrap|catalog|databases|user|discover-hosts|repo)?-?"
+    r"(pkg|file|service|cmd|pkgrepo|test)-"
+)
+
+# What the OS maps must give, per platform: service names and repositories.
+EXPECTED_SERVICES = {
+    "debian-12": {"keystone", "placement-api", "glance-api", "nova-api", "nova-api-metadata",
+                  "nova-novncproxy", "neutron-api", "neutron-rpc-server", "mariadb",
+                  "rabbitmq-server", "memcached"},
+    "ubuntu-22.04": {"apache2", "glance-api", "nova-api", "nova-novncproxy", "neutron-server",
+                     "mariadb", "rabbitmq-server", "memcached"},
+    "ubuntu-24.04": {"apache2", "glance-api", "nova-api", "nova-novncproxy", "neutron-server",
+                     "mariadb", "rabbitmq-server", "memcached"},
+}
+NOT_EXPECTED_SERVICES = {
+    "debian-12": {"apache2", "neutron-server"},
+    "ubuntu-22.04": {"keystone", "nova-api-metadata", "neutron-api"},
+    "ubuntu-24.04": {"keystone", "nova-api-metadata", "neutron-api"},
+}
+NOVNC_PACKAGE = {"debian-12": "nova-consoleproxy", "ubuntu-22.04": "nova-novncproxy", "ubuntu-24.04": "nova-novncproxy"}
+
+
+def _names(pkgs):
+    return [next(iter(p)) if isinstance(p, dict) else p for p in pkgs]
+
+
+def _config(states, state_id):
+    return state_args(states[state_id])["contents"]
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory):
+    """Every stage's SLS rendered once per platform (one salt-call each)."""
+    from tests.functional.formula.conftest import FormulaMinion
+
+    result = {}
+    for platform in PLATFORMS:
+        root = tmp_path_factory.mktemp(platform)
+        minion = FormulaMinion(root, platform, roles=["controller", "network", "compute"])
+        result[platform] = minion.show_sls(*stage_sls())
+    return result
+
+
+@pytest.mark.parametrize("platform", sorted(PLATFORMS))
+def test_every_stage_renders_with_template_formula_ids(rendered, platform):
+    states = rendered[platform]
+    assert {state["__sls__"].rsplit(".", 1)[0] for state in states.values()} >= {
+        "openstack.infra.mariadb", "openstack.keystone", "openstack.glance", "openstack.placement",
+        "openstack.nova.controller", "openstack.nova.compute", "openstack.neutron.server",
+        "openstack.neutron.network", "openstack.neutron.compute",
+    }
+    bad = [state_id for state_id in states if not STATE_ID.match(state_id)]
+    assert not bad, f"state IDs not of the form <component>-<sls>-<module>-<function>: {bad}"
+
+
+@pytest.mark.parametrize("platform", sorted(PLATFORMS))
+def test_os_maps_give_the_service_names(rendered, platform):
+    services = {args["name"] for args in by_function(rendered[platform], "service.running").values()}
+    assert EXPECTED_SERVICES[platform] <= services
+    assert not NOT_EXPECTED_SERVICES[platform] & services
+
+
+@pytest.mark.parametrize("platform", sorted(PLATFORMS))
+def test_os_maps_give_the_package_names(rendered, platform):
+    states = rendered[platform]
+    nova = _names(state_args(states["nova-controller-package-pkg-installed"])["pkgs"])
+    assert NOVNC_PACKAGE[platform] in nova
+    neutron = _names(state_args(states["neutron-server-package-pkg-installed"])["pkgs"])
+    if platform == "debian-12":
+        assert {"neutron-api", "neutron-rpc-server"} <= set(neutron)
+    else:
+        assert {"neutron-server", "neutron-plugin-ml2"} <= set(neutron)
+    compute = _names(state_args(states["nova-compute-package-pkg-installed"])["pkgs"])
+    assert {"nova-compute", "nova-compute-qemu"} <= set(compute)
+
+
+@pytest.mark.parametrize("platform", sorted(PLATFORMS))
+def test_only_ubuntu_2204_adds_the_cloud_archive(rendered, platform):
+    repos = by_function(rendered[platform], "pkgrepo.managed")
+    if platform == "ubuntu-22.04":
+        (repo,) = repos.values()
+        assert "jammy-updates/antelope" in repo["name"]
+    else:
+        assert not repos
+        assert "openstack-repo-test-nop" in rendered[platform]
+
+
+@pytest.mark.parametrize("platform", sorted(PLATFORMS))
+def test_linuxbridge_is_allowed_where_it_is_experimental(rendered, platform):
+    neutron_conf = _config(rendered[platform], "neutron-server-config-file-managed-neutron.conf")
+    assert ("[experimental]\nlinuxbridge = true" in neutron_conf) == (platform == "ubuntu-24.04")
+
+
+def test_configuration_is_rendered_from_pillar(rendered):
+    states = rendered["debian-12"]
+    keystone = _config(states, "keystone-config-file-managed-keystone.conf")
+    assert "connection = mysql+pymysql://keystone:" in keystone and "@10.231.10.11/keystone" in keystone
+    assert keystone.startswith("[DEFAULT]\ndebug = True\n")  # the test environment's pillar
+    ml2 = _config(states, "neutron-server-config-file-managed-ml2_conf.ini")
+    assert "mechanism_drivers = linuxbridge,l2population" in ml2
+    assert "tenant_network_types = vxlan" in ml2
+    nova = _config(states, "nova-controller-config-file-managed-nova.conf")
+    assert "transport_url = rabbit://openstack:" in nova
+
+
+def test_configuration_files_hide_their_diffs(rendered):
+    """Files carry secrets: their diffs never reach the job output."""
+    for platform_states in rendered.values():
+        for state_id, args in by_function(platform_states, "file.managed").items():
+            assert args.get("show_changes") is False, state_id
+
+
+def test_node_values_come_from_the_nodes_entry(formula_minion):
+    states = formula_minion("debian-12", minion_id="cmp02", roles=["compute"]).show_sls(
+        "openstack.nova.compute", "openstack.neutron.compute"
+    )
+    assert "my_ip = 10.231.10.32" in _config(states, "nova-compute-config-file-managed-nova.conf")
+    agent = _config(states, "neutron-compute-config-file-managed-linuxbridge_agent.ini")
+    assert "local_ip = 10.231.20.32" in agent
+    assert "physical_interface_mappings = provider:provider" in agent
+
+
+def test_secrets_stay_out_of_command_lines(formula_minion):
+    minion = formula_minion("debian-12", roles=["controller"])
+    states = minion.show_sls(*stage_sls())
+    commands = {**by_function(states, "cmd.run"), **by_function(states, "cmd.script")}
+    assert commands
+    for state_id, args in commands.items():
+        for name, secret in minion.secrets.items():
+            for value in secret if isinstance(secret, list) else [secret]:
+                assert value not in str(args.get("name", "")), f"{state_id} puts secrets:{name} on a command line"
+                assert value not in str(args.get("unless", "")), f"{state_id} puts secrets:{name} on a command line"
+
+
+def test_versions_are_pinned_from_pillar(formula_minion):
+    pin = "2:22.0.2-0+deb12u3"
+    states = formula_minion("debian-12", extra={"keystone": {"version": pin}}).show_sls("openstack.keystone")
+    pkgs = state_args(states["keystone-package-pkg-installed"])["pkgs"]
+    assert {"keystone": pin} in pkgs and {"python3-keystone": pin} in pkgs
+    assert "python3-openstackclient" in pkgs  # dependencies stay unpinned
+
+
+def test_roles_grain_selects_the_stages(formula_minion):
+    minion = formula_minion("debian-12", minion_id="cmp01", roles=["compute"])
+    retcode, top = minion.call("state.show_top")
+    assert retcode == 0 and top == {"base": ["openstack.roles"]}
+    states = minion.show_sls("openstack.roles")
+    sls = {state["__sls__"] for state in states.values()}
+    assert sls == {
+        "openstack.repo",
+        *(f"openstack.nova.compute.{part}" for part in ("package", "config", "service")),
+        *(f"openstack.neutron.compute.{part}" for part in ("package", "config", "service")),
+    }
+
+
+def test_an_unknown_role_fails_the_render(formula_minion):
+    retcode, errors = formula_minion("debian-12", roles=["computer"]).call("state.show_sls", "openstack.roles")
+    assert retcode != 0
+    assert "unknown role(s) computer in the roles grain of ctl01" in errors[0].splitlines()[0]
