@@ -1,0 +1,100 @@
+"""Build, inspect and remove the container lab: a region of systemd-nspawn nodes.
+
+Settings come from the master configuration (all optional)::
+
+    releasetrain:
+      lab:
+        state_dir: /var/lib/releasetrain/lab     # what the running lab made
+        cache_dir: /var/cache/releasetrain/lab   # base image, apt-cacher-ng cache
+        mirror: http://deb.debian.org/debian     # default: the host's apt mirror
+        suite: bookworm
+        proxy_port: 3148                         # apt-cacher-ng on the master's mgmt address
+        boot_timeout: 180                        # seconds to wait for test.ping
+        salt_version: "3008.4"
+
+The master must listen where the nodes reach it (``interface: 0.0.0.0`` or
+the topology's master address); ``lab/README.md`` describes the topology file.
+"""
+
+import logging
+
+from releasetrain import saltglue
+from releasetrain.lab import cloud, region, settings
+from releasetrain.lab import topology as lab_topology
+
+log = logging.getLogger(__name__)
+
+__virtualname__ = "lab"
+
+
+def __virtual__():
+    return __virtualname__
+
+
+def _settings():
+    return settings.from_opts(__opts__)
+
+
+def up(topology=None, wait=True):
+    """Bring up the lab for a topology (default ``lab/region-minimal.yml``); no-op when up.
+
+    Waits until every minion answers ``test.ping`` unless ``wait=False``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-run lab.up topology=lab/region-minimal.yml
+    """
+    return saltglue.run(
+        __context__, lambda: region.up(_settings(), __opts__, topology, wait=wait, log=log.warning)
+    )
+
+
+def status():
+    """Nodes, bridges and the apt proxy of the lab, if one is up.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-run lab.status
+    """
+    return saltglue.run(__context__, lambda: region.status(_settings()))
+
+
+def down():
+    """Remove every container, mount, namespace, bridge, veth and process of the lab.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-run lab.down
+    """
+    return saltglue.run(__context__, lambda: region.down(_settings()))
+
+
+def check(topology=None):
+    """Check a topology file and summarize it; creates nothing.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-run lab.check topology=lab/region-minimal.yml
+    """
+    return saltglue.run(__context__, lambda: lab_topology.summary(lab_topology.load(topology)))
+
+
+def cloud_config(out, topology=None, **kwargs):
+    """Write salt-cloud provider, profiles and map for an OpenStack public cloud.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-run lab.cloud_config topology=lab/region-minimal.yml out=/etc/salt
+    """
+    options = {key: value for key, value in kwargs.items() if not key.startswith("__")}
+    return saltglue.run(__context__, lambda: cloud.write(lab_topology.load(topology), out, **options))

@@ -1,0 +1,194 @@
+"""The cached base image: a Debian root made once by debootstrap, with Salt in a venv.
+
+Every node mounts it read-only as the lower layer of its overlayfs, so a new
+node costs seconds.  The image's folder name carries a hash of its recipe, so
+a new Salt version, suite or mirror makes a new image instead of reusing a
+stale one.
+"""
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import sys
+import time
+
+from releasetrain.lab import host
+from releasetrain.lab.errors import LabError
+
+RECIPE_VERSION = 1
+PACKAGES = (
+    "systemd",
+    "systemd-sysv",
+    "dbus",
+    "iproute2",
+    "iputils-ping",
+    "procps",
+    "ca-certificates",
+    "python3-venv",
+)
+# Units a throwaway lab node has no use for; masked so nodes boot faster.
+MASKED_UNITS = (
+    "apt-daily.timer",
+    "apt-daily-upgrade.timer",
+    "e2scrub_all.timer",
+    "e2scrub_reap.service",
+    "fstrim.timer",
+    "console-getty.service",
+    "systemd-networkd-wait-online.service",
+)
+SALT_VENV = "/opt/salt"
+MINION_UNIT = f"""\
+[Unit]
+Description=Salt minion (releasetrain lab)
+After=network.target
+
+[Service]
+ExecStart={SALT_VENV}/bin/salt-minion
+Restart=always
+RestartSec=2
+KillMode=process
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+
+def recipe(settings):
+    return {
+        "version": RECIPE_VERSION,
+        "suite": settings.suite,
+        "mirror": settings.mirror,
+        "salt": settings.salt_version,
+        "packages": list(PACKAGES),
+        "masked": list(MASKED_UNITS),
+        "unit": MINION_UNIT,
+    }
+
+
+def image_dir(settings):
+    digest = hashlib.sha256(json.dumps(recipe(settings), sort_keys=True).encode()).hexdigest()
+    return os.path.join(settings.cache_dir, "images", f"{settings.suite}-salt{settings.salt_version}-{digest[:10]}")
+
+
+def root(settings):
+    return os.path.join(image_dir(settings), "root")
+
+
+def is_ready(settings):
+    return os.path.exists(os.path.join(image_dir(settings), "ready.json"))
+
+
+def ensure(settings, log=print):
+    """The base image's root folder; built first if it is not in the cache."""
+    final = image_dir(settings)
+    if is_ready(settings):
+        return os.path.join(final, "root")
+    os.makedirs(os.path.dirname(final), exist_ok=True)
+    with _locked(os.path.dirname(final)):
+        if not is_ready(settings):  # another lab.up may have built it meanwhile
+            _build(settings, final, log)
+    return os.path.join(final, "root")
+
+
+@contextlib.contextmanager
+def _locked(folder):
+    with open(os.path.join(folder, ".lock"), "w", encoding="utf-8") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+def _build(settings, final, log):
+    started = time.monotonic()
+    building = f"{final}.building"
+    shutil.rmtree(building, ignore_errors=True)
+    shutil.rmtree(final, ignore_errors=True)
+    os.makedirs(building)
+    rootfs = os.path.join(building, "root")
+    log(f"debootstrap {settings.suite} from {settings.mirror} (once; cached in {final})")
+    host.run(
+        "debootstrap",
+        "--variant=minbase",
+        f"--include={','.join(PACKAGES)}",
+        settings.suite,
+        rootfs,
+        settings.mirror,
+        timeout=1800,
+    )
+    _install_salt(settings, rootfs, log)
+    _configure(settings, rootfs)
+    with open(os.path.join(building, "ready.json"), "w", encoding="utf-8") as handle:
+        json.dump({**recipe(settings), "seconds": round(time.monotonic() - started, 1)}, handle)
+    os.rename(building, final)
+
+
+def _image_python(rootfs):
+    """``major.minor`` of the image's python3, from its ``/usr/lib/python3.X`` folder."""
+    for name in sorted(os.listdir(os.path.join(rootfs, "usr/lib"))):
+        if name.startswith("python3.") and os.path.isdir(os.path.join(rootfs, "usr/lib", name, "encodings")):
+            return name[len("python"):]
+    raise LabError(f"no python3 in the base image {rootfs}")
+
+
+def _install_salt(settings, rootfs, log):
+    """Salt from PyPI into a venv of the image.
+
+    When the host's Python matches the image's, the host's pip builds the
+    wheels (it sees the same index and caches); otherwise pip runs in the image
+    with the host's network.
+    """
+    requirement = f"salt=={settings.salt_version}"
+    host_python = f"{sys.version_info.major}.{sys.version_info.minor}"
+    nspawn = ["systemd-nspawn", "-q", "-D", rootfs, "--register=no", "--keep-unit", "--link-journal=no"]
+    venv = f"python3 -m venv {SALT_VENV}"
+    if host_python == _image_python(rootfs):
+        wheels = os.path.join(settings.cache_dir, "wheels", f"salt-{settings.salt_version}-py{host_python}")
+        if not os.path.isdir(wheels):
+            log(f"pip wheel {requirement} (host Python {host_python})")
+            host.run(sys.executable, "-m", "pip", "wheel", "-q", requirement, "-w", f"{wheels}.tmp", timeout=1800)
+            os.rename(f"{wheels}.tmp", wheels)
+        host.run(
+            *nspawn,
+            "--private-network",
+            f"--bind-ro={wheels}:/run/releasetrain-wheels",
+            "sh",
+            "-c",
+            f"{venv} && {SALT_VENV}/bin/pip install -q --no-index --find-links /run/releasetrain-wheels {requirement}",
+            timeout=1800,
+        )
+    else:
+        log(f"pip install {requirement} inside the image")
+        host.run(*nspawn, "sh", "-c", f"{venv} && {SALT_VENV}/bin/pip install -q {requirement}", timeout=1800)
+
+
+def _write(rootfs, path, text, mode=0o644):
+    target = os.path.join(rootfs, path.lstrip("/"))
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    with open(target, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.chmod(target, mode)
+
+
+def _configure(settings, rootfs):
+    suite = settings.suite
+    _write(
+        rootfs,
+        "/etc/apt/sources.list",
+        f"deb {settings.mirror} {suite} main\ndeb {settings.mirror} {suite}-updates main\n",
+    )
+    _write(rootfs, "/etc/systemd/system/salt-minion.service", MINION_UNIT)
+    wants = os.path.join(rootfs, "etc/systemd/system/multi-user.target.wants")
+    os.makedirs(wants, exist_ok=True)
+    os.symlink("/etc/systemd/system/salt-minion.service", os.path.join(wants, "salt-minion.service"))
+    for unit in MASKED_UNITS:
+        link = os.path.join(rootfs, "etc/systemd/system", unit)
+        if not os.path.lexists(link):
+            os.symlink("/dev/null", link)
+    # Each node writes its own machine-id and hostname into its overlay.
+    _write(rootfs, "/etc/machine-id", "")
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(os.path.join(rootfs, "etc/hostname"))
+    shutil.rmtree(os.path.join(rootfs, "var/cache/apt/archives"), ignore_errors=True)
+    os.makedirs(os.path.join(rootfs, "var/cache/apt/archives/partial"), exist_ok=True)

@@ -1,0 +1,222 @@
+"""One lab node: an overlayfs root over the base image, booted by systemd-nspawn.
+
+The node's folder under the state dir holds ``upper``/``work`` (its copy-on-write
+layer), ``root`` (the merged mount nspawn boots), its Salt keys, ``console.log``
+and ``pid`` (systemd-nspawn's).
+"""
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+import uuid
+
+import salt.crypt
+
+from releasetrain.lab import host, network
+from releasetrain.lab.errors import LabError
+
+KEY_SIZE = 2048
+
+
+class NodeDirs:
+    def __init__(self, state_dir, node):
+        self.base = os.path.join(state_dir, "nodes", node.name)
+        self.upper = os.path.join(self.base, "upper")
+        self.work = os.path.join(self.base, "work")
+        self.root = os.path.join(self.base, "root")
+        self.keys = os.path.join(self.base, "keys")
+        self.pid = os.path.join(self.base, "pid")
+        self.console = os.path.join(self.base, "console.log")
+
+
+def ensure_keys(dirs, node):
+    """The node's minion key pair, made on the host once; returns the public key."""
+    pub = os.path.join(dirs.keys, "minion.pub")
+    if not os.path.exists(pub):
+        os.makedirs(dirs.keys, mode=0o700, exist_ok=True)
+        private, public = salt.crypt.gen_keys(KEY_SIZE)
+        _write(os.path.join(dirs.keys, "minion.pem"), private, 0o400)
+        _write(pub, public, 0o644)
+    with open(pub, encoding="utf-8") as handle:
+        return handle.read()
+
+
+def ensure_root(dirs, base_root):
+    """Mount the node's overlay root (base image below, the node's layer above)."""
+    for path in (dirs.upper, dirs.work, dirs.root):
+        os.makedirs(path, exist_ok=True)
+    if not host.mounted(dirs.root):
+        host.run(
+            "mount",
+            "-t",
+            "overlay",
+            "overlay",
+            "-o",
+            f"lowerdir={base_root},upperdir={dirs.upper},workdir={dirs.work}",
+            dirs.root,
+        )
+
+
+def write_config(dirs, topology, node, master_port, proxy_port, master_pub=None):
+    """The node's identity, Salt minion configuration and keys, inside its root."""
+    root = dirs.root
+    _write(_in(root, "/etc/hostname"), f"{node.name}\n")
+    machine_id = uuid.uuid5(uuid.NAMESPACE_DNS, f"{topology.name}.{node.name}.releasetrain").hex
+    _write(_in(root, "/etc/machine-id"), f"{machine_id}\n", 0o444)
+    hosts = ["127.0.0.1 localhost", f"{topology.master_address} salt"]
+    hosts += [f"{other.mgmt_address} {other.name}" for other in topology.nodes]
+    _write(_in(root, "/etc/hosts"), "\n".join(hosts) + "\n")
+    proxy = f'Acquire::http::Proxy "http://{topology.master_address}:{proxy_port}/";\n'
+    _write(_in(root, "/etc/apt/apt.conf.d/01releasetrain-lab-proxy"), proxy)
+    grains = {"roles": list(node.roles), "releasetrain_lab": topology.name}
+    minion = {
+        "id": node.name,
+        "master": str(topology.master_address),
+        "master_port": int(master_port),
+        "grains": grains,
+        "ipv6": False,
+        "acceptance_wait_time": 1,
+        "acceptance_wait_time_max": 5,
+        "random_reauth_delay": 0,
+        "recon_default": 200,
+        "recon_max": 2000,
+        "master_tries": -1,
+        "auth_tries": 30,
+        "auth_timeout": 10,
+    }
+    import salt.utils.yaml  # pylint: disable=import-outside-toplevel
+
+    _write(_in(root, "/etc/salt/minion.d/releasetrain-lab.conf"), salt.utils.yaml.safe_dump(minion, default_flow_style=False))
+    pki = _in(root, "/etc/salt/pki/minion")
+    os.makedirs(pki, mode=0o700, exist_ok=True)
+    for name, mode in (("minion.pem", 0o400), ("minion.pub", 0o644)):
+        with open(os.path.join(dirs.keys, name), encoding="utf-8") as handle:
+            _write(os.path.join(pki, name), handle.read(), mode)
+    if master_pub:
+        _write(os.path.join(pki, "minion_master.pub"), master_pub, 0o644)
+
+
+def boot(dirs, topology, node):
+    """Start systemd-nspawn booting the node, unless it already runs."""
+    if running(dirs):
+        return read_pid(dirs)
+    argv = [
+        host.which("systemd-nspawn"),
+        "--boot",
+        f"--directory={dirs.root}",
+        f"--network-namespace-path={network.netns_path(topology, node)}",
+        "--register=no",
+        "--keep-unit",
+        f"--hostname={node.name}",
+        "--link-journal=no",
+        "--console=read-only",
+        "--resolv-conf=off",
+        "--timezone=off",
+    ]
+    with open(dirs.console, "ab") as console:
+        proc = subprocess.Popen(  # pylint: disable=consider-using-with
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=console,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            close_fds=True,
+        )
+    _write(dirs.pid, f"{proc.pid}\n")
+    deadline = time.monotonic() + 5
+    while not _is_nspawn_of(proc.pid, dirs.root) and time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise LabError(f"{node.name}: systemd-nspawn exited at once ({proc.returncode}); see {dirs.console}")
+        time.sleep(0.02)
+    return proc.pid
+
+
+def read_pid(dirs):
+    try:
+        with open(dirs.pid, encoding="utf-8") as handle:
+            return int(handle.read().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def running(dirs):
+    """Whether the recorded systemd-nspawn still runs this node's root."""
+    pid = read_pid(dirs)
+    return bool(pid) and _is_nspawn_of(pid, dirs.root)
+
+
+def processes(dirs, netns_path):
+    """Pids of this node's nspawn and of every process in the node's network namespace.
+
+    The namespace catches the node's processes even when nspawn died and left
+    them behind (``/proc/PID/root`` shows ``/`` from the host, so it cannot).
+    """
+    try:
+        netns = os.stat(netns_path)
+        netns_id = (netns.st_dev, netns.st_ino)
+    except OSError:
+        netns_id = None
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        pid = int(entry)
+        with contextlib.suppress(OSError):
+            if _is_nspawn_of(pid, dirs.root):
+                found.append(pid)
+            elif netns_id:
+                ns = os.stat(f"/proc/{pid}/ns/net")
+                if (ns.st_dev, ns.st_ino) == netns_id:
+                    found.append(pid)
+    return found
+
+
+def stop(dirs, netns_path, grace=10.0):
+    """Power the node off (SIGTERM to nspawn), then kill whatever is left."""
+    pid = read_pid(dirs)
+    if pid and _is_nspawn_of(pid, dirs.root):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while processes(dirs, netns_path) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    for _ in range(50):
+        left = processes(dirs, netns_path)
+        if not left:
+            break
+        for leftover in left:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(leftover, signal.SIGKILL)
+        time.sleep(0.1)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(dirs.pid)
+
+
+def unmount(dirs):
+    if os.path.isdir(dirs.root) and host.mounted(dirs.root):
+        if host.run("umount", dirs.root, check=False).returncode != 0:
+            host.run("umount", "-l", dirs.root)
+
+
+def _is_nspawn_of(pid, root):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            argv = handle.read().decode(errors="replace").split("\0")
+    except OSError:
+        return False
+    return bool(argv) and argv[0].endswith("systemd-nspawn") and f"--directory={root}" in argv
+
+
+def _in(root, path):
+    return os.path.join(root, path.lstrip("/"))
+
+
+def _write(path, text, mode=0o644):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)  # a 0400 file from an earlier run
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.chmod(path, mode)

@@ -1,0 +1,232 @@
+"""Bring a topology's lab up, report on it, and take it down again.
+
+``state.json`` in the state dir records the topology (as parsed data, so
+``down`` needs no file), the master's pki dir and the keys accepted there.  It
+is written before anything is created, so ``down`` cleans up after a failed or
+interrupted ``up`` too.
+"""
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import time
+
+from releasetrain.lab import host, image, network, nodes, proxy, topology
+from releasetrain.lab.errors import LabError
+
+STATE_FILE = "state.json"
+
+
+def up(settings, master_opts, topology_path=None, wait=True, log=print):
+    """Build (or complete) the lab for ``topology_path``; a no-op when it is up."""
+    host.require()
+    topo_data, topo = _read_topology(topology_path)
+    _check_master(master_opts, topo)
+    started = time.monotonic()
+    with _locked(settings.state_dir):
+        state = _load_state(settings)
+        if state and state["topology"]["name"] != topo.name:
+            raise LabError(
+                f"the lab {state['topology']['name']!r} is up in {settings.state_dir}; run `salt-run lab.down` first"
+            )
+        if state and topology.parse(state["topology"], source="state") != topology.parse(topo_data, source="state"):
+            raise LabError(f"the lab {topo.name!r} is up with another topology; run `salt-run lab.down` first")
+        state = state or {"topology": topo_data, "source": topo.source, "accepted": {}}
+        state["pki_dir"] = master_opts["pki_dir"]
+        _save_state(settings, state)
+
+        base_root = image.ensure(settings, log=log)
+        for net in topo.networks:
+            network.ensure_bridge(topo, net)
+        proxy.ensure(proxy.ProxyDirs(settings.state_dir, settings.cache_dir), topo.master_address, settings.proxy_port)
+        master_pub = _read(os.path.join(master_opts["pki_dir"], "master.pub"))
+        for node in topo.nodes:
+            dirs = nodes.NodeDirs(settings.state_dir, node)
+            network.ensure_node(topo, node)
+            public = nodes.ensure_keys(dirs, node)
+            _accept(master_opts["pki_dir"], node.name, public)
+            state["accepted"][node.name] = public
+            _save_state(settings, state)
+            nodes.ensure_root(dirs, base_root)
+            if not nodes.running(dirs):
+                nodes.write_config(dirs, topo, node, master_opts["ret_port"], settings.proxy_port, master_pub)
+                nodes.boot(dirs, topo, node)
+    answered = _wait_for_minions(master_opts, topo, settings.boot_timeout) if wait else None
+    result = status(settings)
+    result["seconds"] = round(time.monotonic() - started, 1)
+    if answered is not None:
+        result["answering"] = sorted(answered)
+    return result
+
+
+def down(settings):
+    """Remove everything the lab made; safe to run twice and after a failed ``up``."""
+    host.require()
+    with _locked(settings.state_dir):
+        state = _load_state(settings)
+        if state is None:
+            return {"removed": False, "comment": f"no lab in {settings.state_dir}"}
+        topo = topology.parse(state["topology"], source=f"{settings.state_dir}/{STATE_FILE}")
+        for node in topo.nodes:
+            nodes.stop(nodes.NodeDirs(settings.state_dir, node), network.netns_path(topo, node))
+        for node in topo.nodes:
+            nodes.unmount(nodes.NodeDirs(settings.state_dir, node))
+        proxy.stop(proxy.ProxyDirs(settings.state_dir, settings.cache_dir))
+        network.remove(topo)
+        for minion_id, public in state.get("accepted", {}).items():
+            _unaccept(state.get("pki_dir"), minion_id, public)
+        left = leftovers(settings, topo)
+        if left:
+            raise LabError(f"lab.down left {', '.join(left)}; remove them by hand")
+        for entry in os.listdir(settings.state_dir):
+            if entry != ".lock":
+                path = os.path.join(settings.state_dir, entry)
+                shutil.rmtree(path) if os.path.isdir(path) else os.unlink(path)
+    return {"removed": True, "lab": topo.name, "nodes": [node.name for node in topo.nodes]}
+
+
+def status(settings):
+    """What runs of the lab: nodes (pid, addresses, roles), bridges, the apt proxy."""
+    state = _load_state(settings)
+    if state is None:
+        return {"up": False, "comment": f"no lab in {settings.state_dir}"}
+    topo = topology.parse(state["topology"], source=f"{settings.state_dir}/{STATE_FILE}")
+    node_info = {}
+    for node in topo.nodes:
+        dirs = nodes.NodeDirs(settings.state_dir, node)
+        node_info[node.name] = {
+            "running": nodes.running(dirs),
+            "pid": nodes.read_pid(dirs),
+            "roles": list(node.roles),
+            "addresses": {net: str(addr) for net, addr in node.addresses.items()},
+            "netns": network.netns_name(topo, node),
+        }
+    proxy_dirs = proxy.ProxyDirs(settings.state_dir, settings.cache_dir)
+    return {
+        "up": all(info["running"] for info in node_info.values()),
+        "lab": topo.name,
+        "topology": state.get("source"),
+        "master": str(topo.master_address),
+        "bridges": {net.name: network.bridge_name(topo, net) for net in topo.networks},
+        "apt_proxy": {
+            "running": proxy.running(proxy_dirs),
+            "url": f"http://{topo.master_address}:{settings.proxy_port}/",
+        },
+        "nodes": node_info,
+        "state_dir": settings.state_dir,
+    }
+
+
+def leftovers(settings, topo):
+    """What of the lab is still on the host: namespaces, links, mounts, processes."""
+    found = network.leftovers(topo)
+    for node in topo.nodes:
+        dirs = nodes.NodeDirs(settings.state_dir, node)
+        if host.mounted(dirs.root):
+            found.append(dirs.root)
+        found += [f"pid {pid}" for pid in nodes.processes(dirs, network.netns_path(topo, node))]
+    if proxy.running(proxy.ProxyDirs(settings.state_dir, settings.cache_dir)):
+        found.append("apt-cacher-ng")
+    return found
+
+
+def _read_topology(path):
+    topo = topology.load(path)
+    with open(topo.source, encoding="utf-8") as handle:
+        import yaml  # pylint: disable=import-outside-toplevel
+
+        return yaml.safe_load(handle), topo
+
+
+def _check_master(opts, topo):
+    # salt's client config turns 0.0.0.0 into 127.0.0.1, so that one cannot be told apart.
+    interface = str(opts.get("interface", "0.0.0.0"))
+    if interface not in ("0.0.0.0", "::", "127.0.0.1", "::1", str(topo.master_address)):
+        raise LabError(
+            f"the salt-master listens on {interface}; set `interface: {topo.master_address}` "
+            "(or 0.0.0.0) so the lab's minions reach it"
+        )
+
+
+def _accept(pki_dir, minion_id, public):
+    """Accept exactly this key for ``minion_id`` on the master."""
+    for pending in ("minions_pre", "minions_rejected", "minions_denied"):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(pki_dir, pending, minion_id))
+    accepted = os.path.join(pki_dir, "minions")
+    os.makedirs(accepted, exist_ok=True)
+    path = os.path.join(accepted, minion_id)
+    if _read(path) != public:
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(public)
+
+
+def _unaccept(pki_dir, minion_id, public):
+    if not pki_dir:
+        return
+    path = os.path.join(pki_dir, "minions", minion_id)
+    if _read(path) == public:
+        os.unlink(path)
+
+
+def _wait_for_minions(opts, topo, timeout):
+    import salt.client  # pylint: disable=import-outside-toplevel
+    import salt.exceptions  # pylint: disable=import-outside-toplevel
+
+    wanted = {node.name for node in topo.nodes}
+    answered = set()
+    deadline = time.monotonic() + timeout
+    client = salt.client.get_local_client(mopts=opts)
+    try:
+        while time.monotonic() < deadline:
+            missing = sorted(wanted - answered)
+            try:
+                ret = client.cmd(missing, "test.ping", tgt_type="list", timeout=3)
+            except salt.exceptions.SaltClientError as err:
+                raise LabError(f"the salt-master does not answer ({err}); start it, then run lab.up again") from err
+            answered |= {minion for minion, value in (ret or {}).items() if value is True}
+            if answered == wanted:
+                return answered
+            time.sleep(1)
+    finally:
+        client.destroy()
+    raise LabError(
+        f"minions {', '.join(sorted(wanted - answered))} did not answer test.ping within {timeout:.0f}s; "
+        "is the master listening on 0.0.0.0 or the lab's master address? see nodes/*/console.log in the state dir"
+    )
+
+
+@contextlib.contextmanager
+def _locked(state_dir):
+    os.makedirs(state_dir, exist_ok=True)
+    with open(os.path.join(state_dir, ".lock"), "w", encoding="utf-8") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+def _load_state(settings):
+    path = os.path.join(settings.state_dir, STATE_FILE)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as err:
+        raise LabError(f"{path}: unreadable lab state ({err}); remove it after cleaning up by hand") from err
+
+
+def _save_state(settings, state):
+    path = os.path.join(settings.state_dir, STATE_FILE)
+    with open(f"{path}.tmp", "w", encoding="utf-8") as handle:
+        json.dump(state, handle, indent=1, sort_keys=True)
+    os.replace(f"{path}.tmp", path)
+
+
+def _read(path):
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except OSError:
+        return None

@@ -1,0 +1,49 @@
+"""``lab.down`` leaves nothing behind, also after an interrupted ``lab.up``."""
+
+import os
+
+import pytest
+
+from releasetrain.lab import network, region, settings, topology
+
+pytestmark = [pytest.mark.lab, pytest.mark.slow]
+
+SMALL = """\
+name: lab-down-test
+networks:
+  - {name: mgmt, cidr: 10.231.110.0/24}
+  - {name: tenant, cidr: 10.231.120.0/24}
+master: {address: 10.231.110.1}
+nodes:
+  - {name: ctl01, roles: [controller], addresses: {mgmt: 10.231.110.11, tenant: 10.231.120.11}}
+  - {name: net01, roles: [network], addresses: {mgmt: 10.231.110.21, tenant: 10.231.120.21}}
+  - {name: cmp01, roles: [compute], addresses: {mgmt: 10.231.110.31, tenant: 10.231.120.31}}
+"""
+
+
+def test_down_after_an_interrupted_up_leaves_nothing(lab_settings, tmp_path):
+    """Boot three nodes without waiting for a master, then tear everything down."""
+    path = tmp_path / "small.yml"
+    path.write_text(SMALL)
+    topo = topology.load(str(path))
+    test_settings = settings.make(
+        state_dir=str(tmp_path / "state"), cache_dir=lab_settings.cache_dir, proxy_port=3149
+    )
+    pki = tmp_path / "pki"
+    (pki / "minions").mkdir(parents=True)
+    master_opts = {"pki_dir": str(pki), "ret_port": 4506, "interface": "0.0.0.0"}
+    try:
+        up = region.up(test_settings, master_opts, str(path), wait=False)
+        assert set(up["nodes"]) == {"ctl01", "net01", "cmp01"}
+        assert all(info["running"] for info in up["nodes"].values())
+        assert sorted(os.listdir(pki / "minions")) == ["cmp01", "ctl01", "net01"]
+        assert network.leftovers(topo)  # the lab made namespaces and links
+    finally:
+        result = region.down(test_settings)
+    assert result["removed"] is True
+    assert region.leftovers(test_settings, topo) == []
+    assert os.listdir(pki / "minions") == []
+    assert os.listdir(test_settings.state_dir) == [".lock"]
+    mounts = open("/proc/self/mountinfo", encoding="utf-8").read()
+    assert test_settings.state_dir not in mounts
+    assert region.down(test_settings)["removed"] is False  # twice is fine

@@ -1,0 +1,86 @@
+"""The container lab end to end: real master, real minions in systemd-nspawn nodes."""
+
+import ipaddress
+import os
+
+import pytest
+
+from releasetrain.lab import network, nodes, region, topology
+
+pytestmark = [pytest.mark.lab, pytest.mark.slow]
+
+# A documentation-only address (TEST-NET-3): only asked about in route lookups,
+# never sent a packet.
+OUTSIDE = "203.0.113.7"
+
+
+def test_all_minions_answer_test_ping(lab_region):
+    ret = lab_region.salt("*", "test.ping")
+    assert ret == {name: True for name in lab_region.minion_ids}
+
+
+def test_master_accepts_exactly_the_lab_keys(lab_region):
+    accepted = os.listdir(os.path.join(lab_region.master.config["pki_dir"], "minions"))
+    assert sorted(accepted) == sorted(lab_region.minion_ids)
+
+
+def test_roles_grains_follow_the_topology(lab_region):
+    ret = lab_region.salt("*", "grains.get", "roles")
+    assert ret == {node.name: list(node.roles) for node in lab_region.topology.nodes}
+    computes = lab_region.salt("roles:compute", "test.ping", tgt_type="grain")
+    assert sorted(computes) == ["cmp01", "cmp02"]
+
+
+def test_nodes_reach_each_other_on_every_network(lab_region):
+    topo = lab_region.topology
+    source = topo.nodes[0]
+    for network_ in topo.networks:
+        for other in topo.nodes[1:]:
+            if network_.name in source.addresses and network_.name in other.addresses:
+                address = str(other.addresses[network_.name])
+                result = lab_region.run_in(source.name, "ping", "-c1", "-W2", "-I", network_.name, address, check=False)
+                assert result.returncode == 0, f"{source.name} -> {other.name} on {network_.name}: {result.stdout}"
+
+
+def test_nodes_have_no_route_outside(lab_region):
+    for node in lab_region.topology.nodes:
+        routes = lab_region.run_in(node.name, "ip", "-4", "route", "show").stdout
+        assert "default" not in routes
+        lookup = lab_region.run_in(node.name, "ip", "route", "get", OUTSIDE, check=False)
+        assert lookup.returncode != 0 and "unreachable" in lookup.stderr.lower()
+
+
+def test_node_runs_systemd_with_salt_minion_as_a_service(lab_region):
+    result = lab_region.run_in("ctl01", "systemctl", "is-active", "salt-minion")
+    assert result.stdout.strip() == "active"
+    assert lab_region.run_in("ctl01", "hostname").stdout.strip() == "ctl01"
+
+
+def test_apt_goes_through_the_lab_proxy(lab_region):
+    proxy = lab_region.run_in("cmp01", "apt-config", "dump", "Acquire::http::Proxy").stdout
+    master = lab_region.topology.master_address
+    assert f"http://{master}:{lab_region.settings.proxy_port}/" in proxy
+    status = lab_region.salt_run_cli.run("lab.status").data
+    assert status["apt_proxy"]["running"] is True
+
+
+def test_status_reports_every_node(lab_region):
+    ret = lab_region.salt_run_cli.run("lab.status")
+    assert ret.returncode == 0
+    assert ret.data["up"] is True
+    assert set(ret.data["nodes"]) == set(lab_region.minion_ids)
+
+
+def test_up_again_is_a_no_op(lab_region):
+    pids = {name: info["pid"] for name, info in lab_region.up_result["nodes"].items()}
+    ret = lab_region.salt_run_cli.run("lab.up", f"topology={lab_region.topology.source}")
+    assert ret.returncode == 0, ret.data
+    assert {name: info["pid"] for name, info in ret.data["nodes"].items()} == pids
+
+
+def test_up_with_another_topology_is_refused(lab_region, tmp_path):
+    other = tmp_path / "other.yml"
+    other.write_text(open(lab_region.topology.source, encoding="utf-8").read().replace("region-minimal", "other"))
+    ret = lab_region.salt_run_cli.run("lab.up", f"topology={other}")
+    assert ret.returncode != 0
+    assert "run `salt-run lab.down` first" in ret.data["error"]

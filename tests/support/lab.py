@@ -1,0 +1,177 @@
+"""Session fixtures for the container lab: a started master and a region of real minions.
+
+Use them from any test layer (formula, orchestration, ...)::
+
+    @pytest.mark.lab
+    def test_something(lab_region):
+        assert lab_region.salt("ctl01", "test.ping") == {"ctl01": True}
+        lab_region.salt_cli.run("state.apply", "keystone", minion_tgt="ctl01")
+        lab_region.run_in("ctl01", "systemctl", "is-active", "salt-minion")
+
+``lab_region`` brings up the default topology (``lab/region-minimal.yml``:
+ctl01, net01, cmp01, cmp02) once per session against ``lab_master`` and takes
+it down at the end, also when tests fail.  Override ``lab_master_overrides``
+(session scope) in a conftest to add master settings such as ``file_roots``;
+override ``lab_topology_path`` to bring up another topology.  Without root,
+Linux or the lab's tools every test that asks for these fixtures is skipped
+with the reason.  Only one lab runs on a host at a time: the session holds a
+lock file while its lab is up, so a second test session waits for it.
+"""
+
+import contextlib
+import fcntl
+import os
+import subprocess
+import time
+from dataclasses import dataclass
+
+import pytest
+from saltfactories.utils import random_string
+
+from releasetrain.lab import host, nodes, settings, topology
+
+LAB_TESTS_STATE_DIR = "/var/lib/releasetrain/lab-tests"
+LAB_TESTS_LOCK = "/run/releasetrain-lab-tests.lock"
+LOCK_WAIT = 1200
+TARGET_FLAGS = {"glob": None, "grain": "-G", "list": "-L", "compound": "-C", "pcre": "-E", "pillar": "-I"}
+
+
+def lab_unavailable():
+    """Why the lab cannot run here (one line), or ``None``."""
+    return host.missing()
+
+
+@dataclass
+class LabRegion:
+    """A running lab: its master, topology, settings and helpers to reach the nodes."""
+
+    master: object
+    topology: object
+    settings: object
+    up_result: dict
+    salt_cli: object
+    salt_run_cli: object
+
+    @property
+    def minion_ids(self):
+        return [node.name for node in self.topology.nodes]
+
+    def salt(self, target, function, *args, tgt_type="glob", timeout=60):
+        """``salt TARGET FUNCTION ARGS`` through the real master; returns the data by minion."""
+        flags = [TARGET_FLAGS[tgt_type]] if TARGET_FLAGS[tgt_type] else []
+        ret = self.salt_cli.run(f"--timeout={timeout}", *flags, function, *args, minion_tgt=target)
+        return ret.data
+
+    def init_pid(self, node_name):
+        """The pid (on the host) of systemd inside the node."""
+        dirs = nodes.NodeDirs(self.settings.state_dir, self.topology.node(node_name))
+        nspawn = nodes.read_pid(dirs)
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                with contextlib.suppress(OSError), open(f"/proc/{entry}/stat", encoding="utf-8") as handle:
+                    if int(handle.read().rsplit(")", 1)[1].split()[1]) == nspawn:
+                        return int(entry)
+        raise AssertionError(f"{node_name}: no systemd inside the node")
+
+    def run_in(self, node_name, *argv, check=True, timeout=60):
+        """Run ``argv`` inside the node (all its namespaces, its own root)."""
+        return subprocess.run(
+            ["nsenter", f"--target={self.init_pid(node_name)}", "--all", "--", *argv],
+            capture_output=True,
+            text=True,
+            check=check,
+            timeout=timeout,
+        )
+
+
+@contextlib.contextmanager
+def _host_lock(path=LAB_TESTS_LOCK, wait=LOCK_WAIT):
+    """One lab test session per host: the bridges and namespaces have fixed names."""
+    with open(path, "w", encoding="utf-8") as handle:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    pytest.fail(f"another test session has held the lab ({path}) for {wait}s")
+                time.sleep(2)
+        yield
+
+
+@pytest.fixture(scope="session")
+def lab_skip():
+    """Skip (with the reason) unless the lab can run on this host."""
+    reason = lab_unavailable()
+    if reason:
+        pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def lab_settings(lab_skip):
+    """Lab settings for tests: a fixed test state dir, the shared base-image cache."""
+    return settings.make(
+        state_dir=os.environ.get("RELEASETRAIN_LAB_STATE_DIR", LAB_TESTS_STATE_DIR),
+        cache_dir=os.environ.get("RELEASETRAIN_LAB_CACHE_DIR"),
+    )
+
+
+@pytest.fixture(scope="session")
+def lab_topology_path():
+    """The topology ``lab_region`` brings up; override to use another."""
+    return topology.default_path()
+
+
+@pytest.fixture(scope="session")
+def lab_master_overrides():
+    """Extra master configuration for ``lab_master`` (override in a conftest)."""
+    return {}
+
+
+@pytest.fixture(scope="session")
+def lab_master(salt_factories, lab_settings, lab_master_overrides, tmp_path_factory):
+    """A started salt-master the lab's minions reach (listens on all addresses)."""
+    base = tmp_path_factory.mktemp("lab-master")
+    releasetrain = {
+        "store": str(base / "store"),
+        "cache": str(base / "cache"),
+        "environments": ["test", "staging", "production"],
+        "lab": {
+            "state_dir": lab_settings.state_dir,
+            "cache_dir": lab_settings.cache_dir,
+            "boot_timeout": lab_settings.boot_timeout,
+        },
+    }
+    overrides = {
+        "interface": "0.0.0.0",
+        "log_level_logfile": "info",
+        **lab_master_overrides,
+        "releasetrain": {**releasetrain, **lab_master_overrides.get("releasetrain", {})},
+    }
+    master = salt_factories.salt_master_daemon(random_string("lab-master-"), overrides=overrides)
+    with master.started(start_timeout=120):
+        yield master
+
+
+@pytest.fixture(scope="session")
+def lab_region(lab_master, lab_settings, lab_topology_path):
+    """The default region up with real minions answering; removed at the end of the session."""
+    salt_run = lab_master.salt_run_cli(timeout=900)
+    with _host_lock():
+        salt_run.run("lab.down")  # whatever a crashed earlier session left
+        try:
+            ret = salt_run.run("lab.up", f"topology={lab_topology_path}")
+            if ret.returncode != 0:
+                pytest.fail(f"lab.up failed: {ret.data or ret.stdout or ret.stderr}")
+            yield LabRegion(
+                master=lab_master,
+                topology=topology.load(lab_topology_path),
+                settings=lab_settings,
+                up_result=ret.data,
+                salt_cli=lab_master.salt_cli(timeout=120),
+                salt_run_cli=salt_run,
+            )
+        finally:
+            down = salt_run.run("lab.down")
+            assert down.returncode == 0, f"lab.down failed: {down.data or down.stderr}"
