@@ -1,0 +1,190 @@
+"""The openstack formula on the lab's default region (ctl01, net01, cmp01, cmp02).
+
+Every stage of ``states/openstack/stages.yaml`` is applied in order on the
+nodes of its role (``salt-call --local`` inside each node, with the formula,
+the committed lab region pillar and secrets made for this run copied in);
+then the real OpenStack client on the controller proves the region works, and
+a second apply of every stage changes nothing.
+"""
+
+import concurrent.futures
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+
+from releasetrain.lab import nodes
+from releasetrain.loader import tree_path
+from tests.functional.formula.conftest import make_secrets
+
+pytestmark = [pytest.mark.lab, pytest.mark.slow]
+
+NODE_SALT_CALL = "/opt/salt/bin/salt-call"
+NODE_FORMULA = "/srv/releasetrain-formula"
+APPLY_TIMEOUT = 1800
+OPENRC = "/root/admin-openrc"
+
+
+def _stages():
+    with open(os.path.join(tree_path("states"), "openstack", "stages.yaml"), encoding="utf-8") as handle:
+        return yaml.safe_load(handle)["stages"]
+
+
+def _install_formula(lab_region, node_name, secrets):
+    """The formula and the region pillar (with this run's secrets) inside one node."""
+    root = nodes.NodeDirs(lab_region.settings.state_dir, lab_region.topology.node(node_name)).root
+    target = root + NODE_FORMULA
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(tree_path("states"), os.path.join(target, "states"),
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    pillar = os.path.join(target, "pillar")
+    shutil.copytree(os.path.join(tree_path("pillar"), "openstack"), os.path.join(pillar, "openstack"))
+    with open(os.path.join(pillar, "openstack", "run_secrets.sls"), "w", encoding="utf-8") as handle:
+        os.fchmod(handle.fileno(), 0o600)
+        yaml.safe_dump({"openstack": {"secrets": secrets}}, handle)
+    with open(os.path.join(pillar, "top.sls"), "w", encoding="utf-8") as handle:
+        handle.write("base:\n  '*':\n    - openstack.region.lab\n    - openstack.environment.test\n"
+                     "    - openstack.run_secrets\n")
+
+
+def _apply(lab_region, node_name, sls):
+    """``state.apply SLS`` inside the node: the state results by ID."""
+    result = lab_region.run_in(
+        node_name, NODE_SALT_CALL, "--local", "--out=json", "--log-level=quiet",
+        f"--file-root={NODE_FORMULA}/states", f"--pillar-root={NODE_FORMULA}/pillar",
+        "state.apply", sls, check=False, timeout=APPLY_TIMEOUT,
+    )
+    try:
+        data = json.loads(result.stdout)["local"]
+    except (ValueError, KeyError):
+        raise AssertionError(f"{node_name} {sls}: {result.stdout[-2000:]}{result.stderr[-2000:]}")
+    assert isinstance(data, dict), f"{node_name} {sls} did not render: {data}"
+    return data
+
+
+def _apply_all_stages(lab_region):
+    """Every stage in order, the nodes of a role in parallel: {(stage, node): results}."""
+    results = {}
+    for stage in _stages():
+        targets = [node.name for node in lab_region.topology.nodes if stage["role"] in node.roles]
+        with concurrent.futures.ThreadPoolExecutor(max_workers=len(targets)) as pool:
+            futures = {name: pool.submit(_apply, lab_region, name, stage["sls"]) for name in targets}
+        for name, future in futures.items():
+            results[(stage["name"], name)] = future.result()
+            failed = {sid: r["comment"] for sid, r in results[(stage["name"], name)].items() if not r["result"]}
+            assert not failed, f"stage {stage['name']} on {name} failed: {json.dumps(failed, indent=1)[:4000]}"
+    return results
+
+
+@pytest.fixture(scope="module")
+def converged_region(lab_region):
+    secrets = make_secrets()
+    for node in lab_region.topology.nodes:
+        _install_formula(lab_region, node.name, secrets)
+    started = time.monotonic()
+    first = _apply_all_stages(lab_region)
+    seconds = time.monotonic() - started
+    print(f"\nfull region apply: {seconds:.0f} s")
+    return {"lab": lab_region, "first": first, "seconds": seconds}
+
+
+def _openstack(lab_region, *args, timeout=300):
+    """The real OpenStack client on the controller, as admin; parsed JSON output."""
+    command = " ".join(["openstack", *args, "-f", "json"])
+    result = lab_region.run_in("ctl01", "bash", "-c", f". {OPENRC} && {command}", check=False, timeout=timeout)
+    assert result.returncode == 0, f"{command}: {result.stderr[-2000:]}"
+    return json.loads(result.stdout)
+
+
+def _eventually(check, timeout=300, interval=10):
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return check()
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(interval)
+
+
+def test_token_issue(converged_region):
+    token = _openstack(converged_region["lab"], "token", "issue")
+    assert token["id"] and token["project_id"]
+
+
+def test_image_create_from_a_small_file(converged_region):
+    lab = converged_region["lab"]
+    lab.run_in("ctl01", "sh", "-c", "head -c 1048576 /dev/zero > /root/tiny.img")
+    image = _openstack(lab, "image", "create", "--file", "/root/tiny.img", "--disk-format", "raw",
+                       "--container-format", "bare", "--public", "releasetrain-tiny")
+    assert image["status"] == "active"
+    assert image["size"] == 1048576
+
+
+def test_compute_service_list_shows_both_computes_up(converged_region):
+    lab = converged_region["lab"]
+
+    def both_up():
+        services = _openstack(lab, "compute", "service", "list", "--service", "nova-compute")
+        up = {s["Host"] for s in services if s["State"] == "up" and s["Status"] == "enabled"}
+        assert up == {"cmp01", "cmp02"}, services
+
+    _eventually(both_up)
+
+
+def test_every_network_agent_is_alive(converged_region):
+    lab = converged_region["lab"]
+
+    def all_alive():
+        agents = _openstack(lab, "network", "agent", "list")
+        by_host = {(a["Host"], a["Binary"]) for a in agents if a["Alive"] in (True, ":-)")}
+        expected = {("net01", b) for b in ("neutron-linuxbridge-agent", "neutron-l3-agent",
+                                           "neutron-dhcp-agent", "neutron-metadata-agent")}
+        expected |= {(h, "neutron-linuxbridge-agent") for h in ("cmp01", "cmp02")}
+        assert expected <= by_host and len(by_host) == len(agents), agents
+
+    _eventually(all_alive)
+
+
+def test_hypervisor_list_lists_the_computes(converged_region):
+    lab = converged_region["lab"]
+
+    def listed():
+        apply = _apply(lab, "ctl01", "openstack.nova.discover")
+        assert all(r["result"] for r in apply.values()), apply
+        hypervisors = _openstack(lab, "hypervisor", "list")
+        names = {h["Hypervisor Hostname"].split(".")[0] for h in hypervisors}
+        assert {"cmp01", "cmp02"} <= names, hypervisors
+
+    _eventually(listed)
+
+
+def test_verifier_files_pass_on_each_role(converged_region):
+    """kitchen/test/integration/<role> (testinfra) against one node of each role,
+    through the lab master (testinfra's salt:// backend)."""
+    lab = converged_region["lab"]
+    kitchen = os.path.join(os.path.dirname(tree_path("states")), "kitchen", "test", "integration")
+    env = {**os.environ, "SALT_MASTER_CONFIG": lab.master.config_file}
+    for role, node_name in (("controller", "ctl01"), ("network", "net01"), ("compute", "cmp01")):
+        result = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=",
+             "--rootdir", kitchen, os.path.join(kitchen, role), f"--hosts=salt://{node_name}"],
+            capture_output=True, text=True, check=False, timeout=600, env=env,
+        )
+        assert result.returncode == 0, f"{role} verifier on {node_name}:\n{result.stdout[-4000:]}"
+
+
+def test_second_apply_changes_nothing(converged_region):
+    second = _apply_all_stages(converged_region["lab"])
+    changed = {
+        f"{stage}@{node}: {state_id}": result["comment"][:200]
+        for (stage, node), results in second.items()
+        for state_id, result in results.items()
+        if result["changes"]
+    }
+    assert not changed, json.dumps(changed, indent=1)
