@@ -60,7 +60,7 @@ def profiles(topo, options, sizes):
     result = {}
     for role in sorted({role for node in topo.nodes for role in node.roles}):
         result[profile_name(topo, role)] = {
-            "provider": f"{PROVIDER}:openstack",
+            "provider": PROVIDER,
             "size": sizes.get(role, DEFAULT_SIZES.get(role, "m1.large")),
             "image": options["image"],
             "networks": [{"name": f"{topo.name}-{net.name}"} for net in topo.networks],
