@@ -259,6 +259,11 @@ class _Planner:
     def on_controller(self, *names, **fields):
         return [(self.first_controller, cmd) for name in names for cmd in self.command(name, **fields)]
 
+    def joined(self, per_host):
+        """One ``a && b && ...`` command per batch: one round trip to the controller, not one per host."""
+        commands = [text for pairs in per_host for _, text in pairs]
+        return [(self.first_controller, " && ".join(commands))] if commands else []
+
     def upgrade_checks(self):
         """The upgrade-check commands the controller has; warnings (exit 1) pass, failures (2) halt."""
         checks = []
@@ -280,8 +285,8 @@ class _Planner:
             hooks = {}
             if maintenance:
                 hooks = {
-                    "before": [pair for host in group for pair in self.on_controller("compute_disable", host=host)],
-                    "after": [pair for host in group for pair in self.on_controller("compute_enable", host=host)],
+                    "before": self.joined([self.on_controller("compute_disable", host=host) for host in group]),
+                    "after": self.joined([self.on_controller("compute_enable", host=host) for host in group]),
                 }
             self.add(
                 "compute",

@@ -108,12 +108,12 @@ def test_upgrade_prechecks_skip_missing_tools_and_back_up_to_a_dated_file():
 def test_each_compute_is_disabled_before_its_batch_and_enabled_after():
     batch = plan("upgrade")["steps"][4]
     assert [c["cmd"] for c in batch["before"]] == [
-        "openstack compute service set --disable --disable-reason 'releasetrain r2' cmp01 nova-compute",
-        "openstack compute service set --disable --disable-reason 'releasetrain r2' cmp02 nova-compute",
+        "openstack compute service set --disable --disable-reason 'releasetrain r2' cmp01 nova-compute"
+        " && openstack compute service set --disable --disable-reason 'releasetrain r2' cmp02 nova-compute",
     ]
     assert [c["cmd"] for c in batch["after"]] == [
-        "openstack compute service set --enable cmp01 nova-compute",
-        "openstack compute service set --enable cmp02 nova-compute",
+        "openstack compute service set --enable cmp01 nova-compute"
+        " && openstack compute service set --enable cmp02 nova-compute",
     ]
     assert {c["node"] for c in batch["before"] + batch["after"]} == {"ctl01"}
 
