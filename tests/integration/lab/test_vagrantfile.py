@@ -1,0 +1,66 @@
+"""The Vagrantfile reads the same topology and passes ``vagrant validate``."""
+
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from releasetrain.lab import topology
+from releasetrain.loader import tree_root
+
+VAGRANT = shutil.which("vagrant")
+pytestmark = pytest.mark.skipif(not VAGRANT, reason="vagrant is not installed (Debian package vagrant)")
+
+
+def has_libvirt_plugin(env):
+    plugins = subprocess.run([VAGRANT, "plugin", "list"], capture_output=True, text=True, env=env, check=False)
+    return "vagrant-libvirt" in plugins.stdout
+
+
+def validate(tmp_path, ignore_provider=False, **settings):
+    env = {
+        **os.environ,
+        "VAGRANT_CWD": tree_root(),
+        "VAGRANT_DOTFILE_PATH": str(tmp_path / "dotfile"),
+        "VAGRANT_CHECKPOINT_DISABLE": "1",
+        **settings,
+    }
+    argv = [VAGRANT, "validate"]
+    if not ignore_provider and has_libvirt_plugin(env):
+        env["VAGRANT_DEFAULT_PROVIDER"] = "libvirt"  # validates the libvirt provider block too
+    else:
+        argv.append("--ignore-provider")
+    return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120, check=False)
+
+
+@pytest.mark.parametrize("box", ["ubuntu2204", "ubuntu2404", "debian12"])
+def test_vagrantfile_validates(tmp_path, box):
+    result = validate(tmp_path, RELEASETRAIN_BOX=box)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Vagrantfile validated successfully" in result.stdout
+
+
+def test_vagrantfile_follows_the_topology(tmp_path):
+    path = tmp_path / "three.yml"
+    path.write_text(
+        "name: three\n"
+        "networks: [{name: mgmt, cidr: 10.231.50.0/24}, {name: tenant, cidr: 10.231.51.0/24}]\n"
+        "master: {address: 10.231.50.10}\n"
+        "nodes:\n"
+        "  - {name: ctl09, roles: [controller], addresses: {mgmt: 10.231.50.11, tenant: 10.231.51.11}}\n"
+        "  - {name: cmp09, roles: [compute, storage], addresses: {mgmt: 10.231.50.31}}\n"
+    )
+    topology.load(str(path))  # the lab accepts it too
+    # --ignore-provider prints one "==> machine:" line per machine
+    result = validate(tmp_path, ignore_provider=True, RELEASETRAIN_TOPOLOGY=str(path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    machines = {line[4:].split(":")[0] for line in result.stdout.splitlines() if line.startswith("==> ")}
+    assert machines == {"salt", "ctl09", "cmp09"}
+
+
+def test_default_topology_machines(tmp_path):
+    result = validate(tmp_path, ignore_provider=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    machines = {line[4:].split(":")[0] for line in result.stdout.splitlines() if line.startswith("==> ")}
+    assert machines == {"salt"} | {node.name for node in topology.load().nodes}
