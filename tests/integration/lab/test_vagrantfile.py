@@ -64,3 +64,34 @@ def test_default_topology_machines(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     machines = {line[4:].split(":")[0] for line in result.stdout.splitlines() if line.startswith("==> ")}
     assert machines == {"salt"} | {node.name for node in topology.load().nodes}
+
+
+@pytest.mark.skipif(not shutil.which("ruby"), reason="ruby is not installed")
+def test_provisioning_scripts_are_valid_shell(tmp_path):
+    """Each machine's provisioner is valid sh; the master serves the release store's trees."""
+    import json
+
+    import yaml
+
+    stub = os.path.join(os.path.dirname(__file__), "vagrant_provision.rb")
+    out = subprocess.run(
+        ["ruby", stub, os.path.join(tree_root(), "Vagrantfile")],
+        capture_output=True, text=True, check=True, timeout=60, cwd=tree_root(),
+    )
+    scripts = {item["machine"]: item for item in json.loads(out.stdout)}
+    assert set(scripts) == {"salt"} | {node.name for node in topology.load().nodes}
+    for machine, item in scripts.items():
+        assert item["args"] == ["3008.4"]
+        check = subprocess.run(["sh", "-n"], input=item["script"], capture_output=True, text=True, check=False)
+        assert check.returncode == 0, f"{machine}: {check.stderr}"
+    master = scripts["salt"]["script"]
+    config = yaml.safe_load(master.split("releasetrain.conf <<'EOF'\n", 1)[1].split("\nEOF\n", 1)[0])
+    assert config["file_roots"]["production"] == ["/srv/releasetrain/envs/production"]
+    assert config["interface"] == "0.0.0.0"
+    minion = scripts["cmp02"]["script"]
+    minion_config = yaml.safe_load(minion.split("releasetrain.conf <<'EOF'\n", 1)[1].split("\nEOF\n", 1)[0])
+    assert minion_config == {
+        "id": "cmp02",
+        "master": "10.231.10.1",
+        "grains": {"roles": ["compute"], "releasetrain_lab": "region-minimal"},
+    }
