@@ -74,6 +74,9 @@ def down(settings):
         for node in topo.nodes:
             nodes.unmount(nodes.NodeDirs(settings.state_dir, node))
         proxy.stop(proxy.ProxyDirs(settings.state_dir, settings.cache_dir))
+        survivors = _processes(settings, topo)  # found by namespace: look before removing them
+        if survivors:
+            raise LabError(f"lab.down could not stop {', '.join(survivors)}; kill them, then run lab.down again")
         network.remove(topo)
         for minion_id, public in state.get("accepted", {}).items():
             _unaccept(state.get("pki_dir"), minion_id, public)
@@ -123,12 +126,19 @@ def leftovers(settings, topo):
     """What of the lab is still on the host: namespaces, links, mounts, processes."""
     found = network.leftovers(topo)
     for node in topo.nodes:
-        dirs = nodes.NodeDirs(settings.state_dir, node)
-        if host.mounted(dirs.root):
-            found.append(dirs.root)
-        found += [f"pid {pid}" for pid in nodes.processes(dirs, network.netns_path(topo, node))]
+        if host.mounted(nodes.NodeDirs(settings.state_dir, node).root):
+            found.append(nodes.NodeDirs(settings.state_dir, node).root)
+    found += _processes(settings, topo)
     if proxy.running(proxy.ProxyDirs(settings.state_dir, settings.cache_dir)):
         found.append("apt-cacher-ng")
+    return found
+
+
+def _processes(settings, topo):
+    found = []
+    for node in topo.nodes:
+        pids = nodes.processes(nodes.NodeDirs(settings.state_dir, node), network.netns_path(topo, node))
+        found += [f"pid {pid} ({node.name})" for pid in pids]
     return found
 
 

@@ -1,6 +1,7 @@
 """``lab.down`` leaves nothing behind, also after an interrupted ``lab.up``."""
 
 import os
+import signal
 
 import pytest
 
@@ -38,6 +39,11 @@ def test_down_after_an_interrupted_up_leaves_nothing(lab_settings, tmp_path):
         assert all(info["running"] for info in up["nodes"].values())
         assert sorted(os.listdir(pki / "minions")) == ["cmp01", "ctl01", "net01"]
         assert network.leftovers(topo)  # the lab made namespaces and links
+        # A crash: nspawn of one node dies hard, leaving the node's systemd orphaned.
+        nspawn = up["nodes"]["net01"]["pid"]
+        orphans = [int(pid) for pid in os.listdir("/proc") if pid.isdigit() and parent(pid) == nspawn]
+        assert orphans
+        os.kill(nspawn, signal.SIGKILL)
     finally:
         result = region.down(test_settings)
     assert result["removed"] is True
@@ -47,3 +53,12 @@ def test_down_after_an_interrupted_up_leaves_nothing(lab_settings, tmp_path):
     mounts = open("/proc/self/mountinfo", encoding="utf-8").read()
     assert test_settings.state_dir not in mounts
     assert region.down(test_settings)["removed"] is False  # twice is fine
+    assert not [pid for pid in orphans if os.path.exists(f"/proc/{pid}")]
+
+
+def parent(pid):
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8") as handle:
+            return int(handle.read().rsplit(")", 1)[1].split()[1])
+    except OSError:
+        return None
