@@ -36,7 +36,6 @@ NODES = {
     "cmp01": ["compute"],
     "cmp02": ["compute"],
     "cmp03": ["compute"],
-    "cmp04": ["compute"],
 }
 
 
@@ -85,7 +84,7 @@ def git(cwd, *args):
 
 @pytest.fixture(scope="module")
 def region(salt_factories, region_paths):
-    """Master (file_roots: base = orchestrate/, test = the store's test tree) and 7 minions."""
+    """Master (file_roots: base = orchestrate/, test = the store's test tree) and 6 minions."""
     master = salt_factories.salt_master_daemon(
         random_string("deploy-master-"),
         overrides={
