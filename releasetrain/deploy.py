@@ -38,6 +38,7 @@ DEFAULTS = {
         "neutron_server": ["openstack.neutron.server"],
         "neutron_network": ["openstack.neutron.network"],
         "compute": ["openstack.nova.compute", "openstack.neutron.compute"],
+        "cell_discovery": ["openstack.nova.discover"],  # on the first controller
     },
     "batch": "25%",  # compute batch size: a count ("5") or a share ("25%")
     "network_batch": 1,  # network nodes upgraded this many at a time
@@ -58,7 +59,6 @@ DEFAULTS = {
         "compute_disable": "openstack compute service set --disable "
         "--disable-reason 'releasetrain {release}' {host} nova-compute",
         "compute_enable": "openstack compute service set --enable {host} nova-compute",
-        "cell_discovery": "nova-manage cell_v2 discover_hosts --verbose",
         "smoke": [
             "openstack token issue -f value -c id",
             "openstack compute service list",
@@ -73,7 +73,10 @@ DEFAULTS = {
             {"on": "controller", "checks": {"services": ["mariadb", "rabbitmq-server", "memcached"]}}
         ],
         "keystone": [
-            {"on": "controller", "checks": {"endpoints": {"keystone": "http://127.0.0.1:5000/v3"}}}
+            {
+                "on": "controller",
+                "checks": {"endpoints": {"keystone": "http://127.0.0.1:5000/v3"}, "services": ["keystone"]},
+            }
         ],
         "glance_placement": [
             {
@@ -82,7 +85,8 @@ DEFAULTS = {
                     "endpoints": {
                         "glance": "http://127.0.0.1:9292/",
                         "placement": "http://127.0.0.1:8778/",
-                    }
+                    },
+                    "services": ["glance-api", "placement-api"],
                 },
             }
         ],
@@ -100,7 +104,7 @@ DEFAULTS = {
                 "on": "controller",
                 "checks": {
                     "endpoints": {"neutron": "http://127.0.0.1:9696/"},
-                    "services": ["neutron-server"],
+                    "services": ["neutron-api", "neutron-rpc-server"],
                 },
             }
         ],
@@ -109,7 +113,7 @@ DEFAULTS = {
                 "on": "batch",
                 "checks": {
                     "services": [
-                        "neutron-openvswitch-agent",
+                        "neutron-linuxbridge-agent",
                         "neutron-dhcp-agent",
                         "neutron-l3-agent",
                         "neutron-metadata-agent",
@@ -119,7 +123,7 @@ DEFAULTS = {
             {"on": "first_controller", "checks": {"agents": True}},
         ],
         "compute": [
-            {"on": "batch", "checks": {"services": ["nova-compute", "neutron-openvswitch-agent"]}},
+            {"on": "batch", "checks": {"services": ["libvirtd", "nova-compute", "neutron-linuxbridge-agent"]}},
             {"on": "first_controller", "checks": {"agents": True}},
         ],
         "smoke": [
@@ -235,7 +239,7 @@ class _Planner:
                 resolved.append({"nodes": nodes, "checks": checks})
         return resolved
 
-    def add(self, stage, targets, sls=(), pillar=None, before=(), commands=(), after=(), label=None):
+    def add(self, stage, targets, sls=(), pillar=None, before=(), commands=(), after=(), label=None, render=()):
         """Append one step; its id says its position, stage and (if any) label."""
         number = len(self.steps) + 1
         step_id = f"{number:02d}-{stage}" + (f"-{label}" if label else "")
@@ -251,6 +255,7 @@ class _Planner:
                 "commands": [{"node": node, "cmd": cmd} for node, cmd in commands],
                 "after": [{"node": node, "cmd": cmd} for node, cmd in after],
                 "gate": self.probes(stage, targets),
+                "render": list(render),
                 "timeout": self.conf["timeout"],
                 "openrc": self.conf.get("openrc") or "",
             }
@@ -297,14 +302,25 @@ class _Planner:
             )
 
     def finish(self):
-        """Cell host discovery, then smoke checks on the whole region."""
+        """Cell host discovery on the first controller, then smoke checks on the whole region."""
         if self.members["compute"]:
-            self.add("cell_discovery", [], commands=self.on_controller("cell_discovery"))
+            self.add("cell_discovery", [self.first_controller], self.conf["stages"].get("cell_discovery") or [])
         self.add("smoke", [], commands=self.on_controller("smoke"))
+
+    def render_checks(self):
+        """Every role's SLS rendered on its nodes (``state.show_sls``) before anything changes."""
+        stages = self.conf["stages"]
+        groups = [
+            ("controller", self.members["controller"], [sls for stage in CONTROLLER_STAGES for sls in stages[stage]]),
+            ("neutron_network", self.members["network"], stages["neutron_network"]),
+            ("compute", self.members["compute"], stages["compute"]),
+        ]
+        return [{"stage": stage, "targets": nodes, "sls": sls} for stage, nodes, sls in groups if nodes and sls]
 
     def bootstrap(self):
         controllers = self.members["controller"]
         stages = self.conf["stages"]
+        self.add("precheck", [], render=self.render_checks())
         for stage in CONTROLLER_STAGES:
             self.add(stage, controllers, stages[stage])
         if self.members["network"]:
@@ -319,6 +335,7 @@ class _Planner:
             "precheck",
             [],
             commands=self.upgrade_checks() + self.on_controller("backup", path=path),
+            render=self.render_checks(),
         )
         controller_sls = [sls for stage in CONTROLLER_STAGES for sls in stages[stage]]
         for number, node in enumerate(self.members["controller"]):
@@ -440,6 +457,21 @@ def run_commands(step, entries, call, test):
     return done
 
 
+def render_check(step, call):
+    """Halt if any node's SLS does not render (e.g. a broken pillar) before anything changes."""
+    for group in step.get("render") or []:
+        pillar = merge(step["pillar"], {"deploy": {"stage": group["stage"]}})
+        kwargs = {"saltenv": step["saltenv"], "pillar": pillar}
+        raw = call(group["targets"], "state.show_sls", [",".join(group["sls"])], kwargs)
+        for node, outcome in _returns(raw, group["targets"]).items():
+            if outcome is None:
+                raise StepFailed(step["stage"], node, "no answer from the minion (is it up?)")
+            if not isinstance(outcome[0], dict):
+                lines = outcome[0] if isinstance(outcome[0], list) else [outcome[0]]
+                problem = "; ".join(str(line).strip() for line in lines)
+                raise StepFailed(step["stage"], node, f"{group['stage']} SLS do not render: {problem[:600]}")
+
+
 def apply_states(step, call, test):
     """``state.sls`` on all targets of the step at once; node -> changes."""
     if not step["sls"] or not step["targets"]:
@@ -489,6 +521,7 @@ def run_step(step, call, test=False):
     commands (e.g. enable the computes again).  Raises ``StepFailed``.
     With ``test`` only ``state.sls test=True`` runs; commands and gates are listed.
     """
+    render_check(step, call)
     before = run_commands(step, step["before"], call, test)
     node_changes = apply_states(step, call, test)
     commands = run_commands(step, step["commands"], call, test)

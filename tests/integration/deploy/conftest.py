@@ -28,6 +28,7 @@ STAGES = (
     "neutron_server",
     "neutron_network",
     "compute",
+    "cell_discovery",
 )
 NODES = {
     "ctl01": ["controller"],
@@ -165,7 +166,6 @@ def deploy_settings(region_paths, health_endpoint):
             "backup": 'mkdir -p "$(dirname {path})" && echo dump of {release} > {path}',
             "compute_disable": line.format(who="{host}", what="nova-disable", release="{release}"),
             "compute_enable": line.format(who="{host}", what="nova-enable", release="{release}"),
-            "cell_discovery": line.format(who="region", what="cell_discovery", release="{release}"),
             "smoke": [line.format(who="region", what="smoke", release="{release}")],
         },
         "backup_path": str(region_paths["backup"] / "mysql-{env}-{release}-{date}.sql.gz"),

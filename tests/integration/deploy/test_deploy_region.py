@@ -72,7 +72,7 @@ def test_bootstrap_runs_stages_in_order_and_records_verified(region, deploy_sett
     for _, what, *_ in rows:
         if what not in order:
             order.append(what)
-    assert order == [*STAGES, "cell_discovery", "smoke"]
+    assert order == [*STAGES, "smoke"]
     # every stage finished on all its nodes before the next one started
     for earlier, later in zip(order, order[1:]):
         assert max(r[4] for r in rows if r[1] == earlier) < min(r[4] for r in rows if r[1] == later)
@@ -87,8 +87,24 @@ def test_bootstrap_runs_stages_in_order_and_records_verified(region, deploy_sett
     assert status(region) == {**status(region), "release": "r1", "verified": True}
 
 
-def test_upgrade_halts_on_the_failing_compute(region, publish, deploy_settings, region_paths):
+def test_a_node_whose_sls_does_not_render_halts_the_upgrade_before_any_change(
+    region, publish, deploy_settings, region_paths
+):
     publish("r2", "second release")
+    broken = region_paths["trace"] / "broken-cmp02"
+    broken.write_text("")
+    try:
+        result = orchestrate(region, deploy_settings, "r2")
+    finally:
+        broken.unlink()
+    assert result.returncode != 0
+    assert "HALTED: stage precheck failed on cmp02: compute SLS do not render" in result.stdout
+    assert "broken pillar for cmp02" in result.stdout
+    assert trace_lines(region_paths, "r2") == []
+    assert not list(region_paths["backup"].iterdir())
+
+
+def test_upgrade_halts_on_the_failing_compute(region, deploy_settings, region_paths):
     fault = region_paths["trace"] / "fault-cmp02-compute"
     fault.write_text("")
     result = orchestrate(region, deploy_settings, "r2")  # no mode: r1 is verified -> upgrade
@@ -127,6 +143,7 @@ def test_rerun_resumes_after_the_fault_is_removed(region, deploy_settings, regio
     assert [(r[0], r[1]) for r in new if r[1] in STAGES + ("controller",)] == [
         ("cmp02", "compute"),
         ("cmp03", "compute"),
+        ("ctl01", "cell_discovery"),
     ]
     steps = step_states(result)
     for step in ("02-controller-ctl01", "03-controller-ctl02", "04-neutron_network-batch1of1"):

@@ -60,6 +60,7 @@ def test_pillar_merges_over_the_defaults_and_keeps_the_rest():
 def test_bootstrap_order():
     steps = plan("bootstrap", batch="50%")
     assert [(s["stage"], s["targets"]) for s in steps["steps"]] == [
+        ("precheck", []),
         ("infra", ["ctl01", "ctl02"]),
         ("keystone", ["ctl01", "ctl02"]),
         ("glance_placement", ["ctl01", "ctl02"]),
@@ -68,14 +69,14 @@ def test_bootstrap_order():
         ("neutron_network", ["net01"]),
         ("compute", ["cmp01", "cmp02", "cmp03", "cmp04"]),
         ("compute", ["cmp05", "cmp06", "cmp07"]),
-        ("cell_discovery", []),
+        ("cell_discovery", ["ctl01"]),
         ("smoke", []),
     ]
-    glance = steps["steps"][2]
+    glance = steps["steps"][3]
     assert glance["sls"] == ["openstack.glance", "openstack.placement"]
     assert glance["saltenv"] == "test" and glance["pillar"]["deploy"] == {"release": "r2", "env": "test", "stage": "glance_placement"}
     assert all(not s["before"] and not s["after"] for s in steps["steps"]), "new computes are not in Nova yet"
-    assert steps["steps"][-2]["commands"] == [{"node": "ctl01", "cmd": "nova-manage cell_v2 discover_hosts --verbose"}]
+    assert steps["steps"][-2]["sls"] == ["openstack.nova.discover"]
 
 
 def test_upgrade_order_one_controller_at_a_time_then_network_then_compute_batches():
@@ -89,7 +90,7 @@ def test_upgrade_order_one_controller_at_a_time_then_network_then_compute_batche
         ("compute", ["cmp03", "cmp04"]),
         ("compute", ["cmp05", "cmp06"]),
         ("compute", ["cmp07"]),
-        ("cell_discovery", []),
+        ("cell_discovery", ["ctl01"]),
         ("smoke", []),
     ]
     assert [s["pillar"]["deploy"].get("db_sync") for s in steps[1:3]] == [True, False]
@@ -120,7 +121,7 @@ def test_each_compute_is_disabled_before_its_batch_and_enabled_after():
 
 def test_health_gates_cover_the_batch_and_ask_the_controller_about_its_agents():
     batch = plan("upgrade")["steps"][4]
-    assert batch["gate"][0] == {"nodes": ["cmp01", "cmp02"], "checks": {"services": ["nova-compute", "neutron-openvswitch-agent"]}}
+    assert batch["gate"][0] == {"nodes": ["cmp01", "cmp02"], "checks": {"services": ["libvirtd", "nova-compute", "neutron-linuxbridge-agent"]}}
     assert batch["gate"][1] == {"nodes": ["ctl01"], "checks": {"agents": {"hosts": ["cmp01", "cmp02"]}, "openrc": "/root/admin-openrc"}}
     controller = plan("upgrade")["steps"][1]
     assert {node for probe in controller["gate"] for node in probe["nodes"]} == {"ctl01"}
@@ -161,3 +162,14 @@ def test_step_failed_names_stage_node_and_reason():
     assert str(deploy.StepFailed("compute", "cmp02", "health gate: service:nova-compute: not running")) == (
         "stage compute failed on cmp02: health gate: service:nova-compute: not running"
     )
+
+
+@pytest.mark.parametrize("mode", ["bootstrap", "upgrade"])
+def test_every_role_renders_its_sls_before_anything_changes(mode):
+    precheck = plan(mode)["steps"][0]
+    assert precheck["stage"] == "precheck"
+    assert [(r["stage"], r["targets"], r["sls"][-1]) for r in precheck["render"]] == [
+        ("controller", ["ctl01", "ctl02"], "openstack.neutron.server"),
+        ("neutron_network", ["net01"], "openstack.neutron.network"),
+        ("compute", REGION["compute"], "openstack.neutron.compute"),
+    ]

@@ -1,10 +1,15 @@
 {#- Test formula for deploy.region: records "node stage release db_sync=... time" in
     <trace_dir>/trace.log once per node, stage and release; fails while the file
-    <trace_dir>/fault-<node>-<stage> exists. trace_dir comes from the minion's grains. #}
+    <trace_dir>/fault-<node>-<stage> exists, and does not even render while
+    <trace_dir>/broken-<node> exists (like a broken pillar).
+    trace_dir comes from the minion's grains. #}
 {%- set deploy = pillar.get('deploy', {}) %}
 {%- set stage = deploy.get('stage', 'none') %}
 {%- set node = grains['id'] %}
 {%- set dir = grains['trace_dir'] %}
+{%- if salt['file.file_exists'](dir ~ '/broken-' ~ node) %}
+{{- raise('broken pillar for ' ~ node) }}
+{%- endif %}
 
 trace-fault-{{ stage }}:
   cmd.run:
