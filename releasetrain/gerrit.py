@@ -122,7 +122,7 @@ def hook_secret(tag, headers, gerrit_settings):
 
 def sign(event, secret):
     """An HMAC of a normalised event, so the pipeline can tell our events from others on the bus."""
-    body = json.dumps({k: v for k, v in event.items() if k != "signature"}, sort_keys=True)
+    body = json.dumps({k: v for k, v in event.items() if k != "signature" and not k.startswith("_")}, sort_keys=True)
     return hmac.new(secret.encode(), body.encode(), hashlib.sha256).hexdigest()
 
 

@@ -1,0 +1,124 @@
+"""
+The Gerrit-driven release train: hook and stream events in, votes and deployments out.
+
+Configuration: ``releasetrain:gerrit`` (see ``releasetrain/gerrit.py``) and
+``releasetrain:pipeline`` (see ``releasetrain/pipeline.py``); the reactor SLS
+files in ``reactor/`` call ``pipeline.handle_hook`` and ``pipeline.on_event``.
+"""
+
+import logging
+
+from releasetrain import gerrit, saltglue
+from releasetrain import pipeline as rt_pipeline
+
+log = logging.getLogger(__name__)
+
+__virtualname__ = "pipeline"
+
+
+def __virtual__():
+    return __virtualname__
+
+
+def _orchestrate(emit):
+    def run(sls, saltenv, pillar):
+        import salt.runner
+
+        emit("orchestrate/start", {"sls": sls, "saltenv": saltenv, "release": pillar.get("release"),
+                                   "env": pillar.get("env")})
+        try:
+            result = salt.runner.RunnerClient(__opts__).cmd(
+                "state.orchestrate", arg=[sls], kwarg={"saltenv": saltenv, "pillar": pillar},
+                print_event=False, full_return=False)
+        except Exception as err:  # pylint: disable=broad-except
+            return False, f"state.orchestrate {sls}: {type(err).__name__}: {err}"
+        return _orchestration_outcome(sls, result)
+
+    return run
+
+
+def _orchestration_outcome(sls, result):
+    if not isinstance(result, dict):
+        return False, f"state.orchestrate {sls}: {str(result)[:300]}"
+    states = {}
+    for minion_states in (result.get("data") or {}).values():
+        if isinstance(minion_states, dict):
+            states.update(minion_states)
+        elif minion_states:
+            return False, f"state.orchestrate {sls}: {str(minion_states)[:300]}"
+    failed = [f"{s.get('__id__', key)}: {str(s.get('comment'))[:200]}" for key, s in states.items()
+              if isinstance(s, dict) and s.get("result") is False]
+    ok = result.get("retcode", 0) == 0 and not failed and bool(states)
+    summary = f"state.orchestrate {sls}: {len(states)} states, {len(failed)} failed"
+    return ok, "\n".join([summary, *failed])
+
+
+def _pipeline(emit):
+    return rt_pipeline.Pipeline(saltglue.load_config(__opts__), _orchestrate(emit), emit=emit)
+
+
+def handle_hook(tag, data):
+    """
+    Check, normalise and forward a Gerrit webhook that salt-api fired as
+    ``salt/netapi/hook/...``: a wrong or missing secret, a malformed event or an
+    unconfigured project is logged and dropped; a good one is fired as
+    ``releasetrain/gerrit/<type>``. Called by ``reactor/gerrit_hook.sls``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-run pipeline.handle_hook tag=salt/netapi/hook/gerrit/SECRET data='{"body": "{...}", "headers": {}}'
+    """
+
+    def _handle():
+        settings = gerrit.settings(saltglue.load_config(__opts__))
+        hook = data if isinstance(data, dict) else {}
+        if not gerrit.secret_matches(gerrit.hook_secret(tag, hook.get("headers"), settings), settings.secret):
+            log.warning("releasetrain: dropped a Gerrit hook with a wrong or missing secret (from %s)",
+                        (hook.get("headers") or {}).get("Remote-Addr", "?"))
+            return {"result": "rejected", "reason": "wrong or missing secret"}
+        event, why = gerrit.accept(hook.get("body") or hook.get("post") or "", settings)
+        if event is None:
+            log.warning("releasetrain: Gerrit hook %s", why)
+            return {"result": why.split(":", 1)[0], "reason": why}
+        with saltglue.MasterEvents(__opts__, "releasetrain/gerrit") as emit:
+            emit(event["type"], event)
+        return {"result": "forwarded", "type": event["type"], "key": event["key"]}
+
+    return saltglue.run(__context__, _handle)
+
+
+def on_event(event):
+    """
+    Run the pipeline for a normalised, signed Gerrit event (``releasetrain/gerrit/<type>``):
+    patchset-created votes, change-merged deploys, comment-added approves production.
+    Called by ``reactor/gerrit_event.sls``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-run pipeline.on_event event='{"type": "change-merged", ...}'
+    """
+
+    def _on_event():
+        with saltglue.MasterEvents(__opts__, "releasetrain/pipeline") as emit:
+            return _pipeline(emit).on_event(event if isinstance(event, dict) else {})
+
+    return saltglue.run(__context__, _on_event)
+
+
+def status(limit=20):
+    """
+    Recent pipeline runs (event, change, release, environments, result, step
+    durations), merges queued for the train and releases awaiting approval.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-run pipeline.status
+        salt-run pipeline.status limit=50
+    """
+    return saltglue.run(__context__, lambda: _pipeline(lambda tag, data: None).status(limit=int(limit)))

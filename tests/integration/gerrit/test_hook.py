@@ -1,0 +1,141 @@
+"""Gerrit's webhooks plugin -> salt-api /hook -> reactor -> pipeline runner, all real but Gerrit."""
+
+import json
+import time
+
+import git
+import pytest
+
+from tests.integration.gerrit.conftest import PROJECT, SECRET, basic, post_hook, recorded, runner_returns
+from tests.support.gitrepos import commit
+
+pytestmark = pytest.mark.slow
+
+
+def candidate_event(formula, change=12345, patchset=3):
+    """patchset-created for a real commit kept only under refs/changes (as Gerrit does)."""
+    repo = git.Repo(formula)
+    head = repo.head.commit.hexsha
+    sha = commit(formula, {"openstack/nova.sls": f"# change {change}/{patchset}\n"}, "nova: cpu_allocation_ratio",
+                 timestamp=1_700_000_200)
+    ref = f"refs/changes/{change % 100:02d}/{change}/{patchset}"
+    repo.git.update_ref(ref, sha)
+    repo.git.reset("--hard", head)
+    event = recorded("patchset-created.json")
+    event["change"]["number"], event["patchSet"]["number"] = change, patchset
+    event["patchSet"].update(revision=sha, ref=ref)
+    return event
+
+
+def merged_event(formula, change, created):
+    sha = commit(formula, {"openstack/nova.sls": f"# merged {change}\n"}, f"change {change}", timestamp=created)
+    event = recorded("change-merged.json")
+    event["change"]["number"] = change
+    event["patchSet"].update(ref=f"refs/changes/{change % 100:02d}/{change}/3", revision=sha)
+    event.update(newRev=sha, eventCreatedOn=created)
+    return event
+
+
+def test_forged_secretless_unknown_and_malformed_hooks_never_reach_the_pipeline(
+        running, event_listener, gerrit_rest, rt_paths):
+    master = running()
+    start = time.time()
+    good = recorded("patchset-created.json")
+    forged = [post_hook(master, good, path="gerrit/not-the-secret"), post_hook(master, good, path="gerrit"),
+              post_hook(master, good, path=f"gerrit/{SECRET}x"), post_hook(master, good, path=f"gerrit/{SECRET[:-1]}")]
+    assert all(reply.status_code == 200 for reply in forged)
+    ignored = post_hook(master, recorded("patchset-created-unknown-project.json"))
+    hostile = [post_hook(master, recorded("../gerrit/hostile/project-shell.json")),
+               post_hook(master, recorded("../gerrit/hostile/sha-short.json")),
+               post_hook(master, recorded("../gerrit/hostile/ref-traversal.json")),
+               post_hook(master, "[1, 2, 3]")]
+    assert ignored.status_code == 200
+    returns = runner_returns(event_listener, master, "pipeline.handle_hook", start, 9)
+    results = sorted(r["return"]["result"] for r in returns)
+    assert results == ["ignored"] + ["rejected"] * 8, returns
+    assert all(r["return"]["reason"] == "wrong or missing secret"
+               for r in returns if r["return"]["result"] == "rejected" and "secret" in r["return"]["reason"])
+    assert sum("secret" in r["return"]["reason"] for r in returns) == 4
+    time.sleep(1)
+    assert not event_listener.get_events([(master.id, "releasetrain/gerrit/*")], after_time=start)
+    assert not runner_returns(event_listener, master, "pipeline.on_event", start, 1, timeout=0)
+    assert gerrit_rest.reviews == []
+    assert not (rt_paths["store"] / "pipeline" / "runs.jsonl").exists()
+
+
+
+def test_patchset_created_leads_to_a_vote(running, event_listener, gerrit_rest, formula_repos, record_dir):
+    master = running()
+    event = candidate_event(formula_repos["formula"])
+    assert post_hook(master, event).status_code == 200
+    reviews = gerrit_rest.wait_for_reviews(1)
+    assert len(reviews) == 1
+    revision = event["patchSet"]["revision"]
+    assert reviews[0]["path"] == f"/a/changes/salt%2Fopenstack-formula~12345/revisions/{revision}/review"
+    assert reviews[0]["auth"] == basic("releasetrain", "http-pw")
+    assert reviews[0]["body"]["labels"] == {"Verified": 1}
+    assert "PASSED" in reviews[0]["body"]["message"] and revision[:12] in reviews[0]["body"]["message"]
+    deployed = [json.loads(p.read_text()) for p in record_dir.glob("volatile-12345-3--*.json")]
+    assert [d["mode"] for d in deployed] == ["volatile"]
+
+    (record_dir / "fail").write_text("")
+    failing = candidate_event(formula_repos["formula"], change=12346, patchset=1)
+    post_hook(master, failing)
+    reviews = gerrit_rest.wait_for_reviews(2)
+    assert reviews[1]["body"]["labels"] == {"Verified": -1}
+    assert "FAILED" in reviews[1]["body"]["message"] and "fake-deploy-fails" in reviews[1]["body"]["message"]
+    status = master.salt_run_cli().run("pipeline.status")
+    assert [r["result"] for r in status.data["runs"]] == ["success", "failure"], status.stdout
+
+
+def wait_runs(master, done, timeout=120):
+    deadline = time.monotonic() + timeout
+    while True:
+        data = master.salt_run_cli().run("pipeline.status", "limit=50").data
+        if done(data) or time.monotonic() > deadline:
+            return data
+        time.sleep(1)
+
+
+def test_change_merged_goes_to_test_then_staging_then_waits_for_approval(
+        running, formula_repos, record_dir, deploy_kit):
+    master = running()
+    event = merged_event(formula_repos["formula"], 12345, 1_764_003_600)
+    post_hook(master, event)
+    status = wait_runs(master, lambda d: any(r["result"] not in ("queued", "running") for r in d["runs"]))
+    run = status["runs"][-1]
+    assert run["result"] == "awaiting-approval", run
+    assert run["envs"] == ["test", "staging"]
+    assert [s["step"] for s in run["steps"]] == ["package", "publish", "deploy", "verify", "promote", "deploy", "verify"]
+    assert status["store"]["test"]["release"] == status["store"]["staging"]["release"] == run["release"]
+    assert status["store"]["staging"]["verified"] and status["store"]["production"]["release"] is None
+    assert status["awaiting_approval"][0]["release"] == run["release"]
+    pinned = git.Repo(str(deploy_kit)).git.show("HEAD:manifest.yml")
+    assert event["newRev"] in pinned
+    assert "change 12345 merged" in git.Repo(str(deploy_kit)).head.commit.message
+
+    approval = recorded("comment-added.json")
+    approval["patchSet"] = event["patchSet"]
+    post_hook(master, approval)
+    status = wait_runs(master, lambda d: d["store"]["production"]["release"] is not None)
+    assert status["store"]["production"]["release"] == run["release"]
+    assert status["runs"][-1]["kind"] == "approval" and status["runs"][-1]["result"] == "success"
+    assert status["awaiting_approval"] == []
+
+
+def test_three_quick_merges_deploy_only_the_newest(running, formula_repos, record_dir):
+    master = running(settle=4)
+    events = [merged_event(formula_repos["formula"], 12345 + n, 1_764_003_600 + n) for n in range(3)]
+    for event in events:
+        post_hook(master, event)
+    status = wait_runs(master, lambda d: len(d["runs"]) == 3 and all(
+        r["result"] not in ("queued", "running") for r in d["runs"]))
+    by_change = {r["change"]: r for r in status["runs"]}
+    assert [by_change[12345 + n]["result"] for n in range(3)] == ["superseded", "superseded", "awaiting-approval"]
+    newest = by_change[12347]
+    for older in (by_change[12345], by_change[12346]):
+        # superseded by the train, or (when the reactor's threads ran them out of order) by a later event
+        assert older.get("superseded_by") == newest["id"] or "created later" in older.get("reason", ""), older
+    assert len(list(record_dir.glob("test--*.json"))) == 1
+    assert len(list(record_dir.glob("staging--*.json"))) == 1
+    assert status["store"]["staging"]["release"] == newest["release"]
