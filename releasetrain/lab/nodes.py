@@ -173,25 +173,35 @@ def processes(dirs, netns_path):
     return found
 
 
-def stop(dirs, netns_path, grace=10.0):
-    """Power the node off (SIGTERM to nspawn), then kill whatever is left."""
-    pid = read_pid(dirs)
-    if pid and _is_nspawn_of(pid, dirs.root):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
+def stop_all(targets, grace=3.0):
+    """Power nodes off together (SIGTERM to each nspawn), then kill whatever is left.
+
+    ``targets`` lists ``(NodeDirs, netns path)`` pairs.  A lab node holds
+    nothing worth a slow shutdown, so the grace is short.
+    """
+    for dirs, _ in targets:
+        pid = read_pid(dirs)
+        if pid and _is_nspawn_of(pid, dirs.root):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+
+    def left():
+        return [pid for dirs, netns_path in targets for pid in processes(dirs, netns_path)]
+
     deadline = time.monotonic() + grace
-    while processes(dirs, netns_path) and time.monotonic() < deadline:
+    while left() and time.monotonic() < deadline:
         time.sleep(0.2)
     for _ in range(50):
-        left = processes(dirs, netns_path)
-        if not left:
+        pids = left()
+        if not pids:
             break
-        for leftover in left:
+        for pid in pids:
             with contextlib.suppress(ProcessLookupError):
-                os.kill(leftover, signal.SIGKILL)
+                os.kill(pid, signal.SIGKILL)
         time.sleep(0.1)
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(dirs.pid)
+    for dirs, _ in targets:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(dirs.pid)
 
 
 def unmount(dirs):

@@ -17,6 +17,9 @@ from releasetrain.lab import host, image, network, nodes, proxy, topology
 from releasetrain.lab.errors import LabError
 
 STATE_FILE = "state.json"
+# Bridges and namespaces are named after the topology, so one lab of a name per host:
+# <OWNERS>/<name> holds the state dir of the lab that has it.
+OWNERS = "/run/releasetrain-lab"
 
 
 def up(settings, master_opts, topology_path=None, wait=True, log=print):
@@ -33,6 +36,7 @@ def up(settings, master_opts, topology_path=None, wait=True, log=print):
             )
         if state and topology.parse(state["topology"], source="state") != topology.parse(topo_data, source="state"):
             raise LabError(f"the lab {topo.name!r} is up with another topology; run `salt-run lab.down` first")
+        _claim(topo.name, settings.state_dir)
         state = state or {"topology": topo_data, "source": topo.source, "accepted": {}}
         state["pki_dir"] = master_opts["pki_dir"]
         _save_state(settings, state)
@@ -69,8 +73,7 @@ def down(settings):
         if state is None:
             return {"removed": False, "comment": f"no lab in {settings.state_dir}"}
         topo = topology.parse(state["topology"], source=f"{settings.state_dir}/{STATE_FILE}")
-        for node in topo.nodes:
-            nodes.stop(nodes.NodeDirs(settings.state_dir, node), network.netns_path(topo, node))
+        nodes.stop_all([(nodes.NodeDirs(settings.state_dir, n), network.netns_path(topo, n)) for n in topo.nodes])
         for node in topo.nodes:
             nodes.unmount(nodes.NodeDirs(settings.state_dir, node))
         proxy.stop(proxy.ProxyDirs(settings.state_dir, settings.cache_dir))
@@ -83,6 +86,7 @@ def down(settings):
         left = leftovers(settings, topo)
         if left:
             raise LabError(f"lab.down left {', '.join(left)}; remove them by hand")
+        _release(topo.name, settings.state_dir)
         for entry in os.listdir(settings.state_dir):
             if entry != ".lock":
                 path = os.path.join(settings.state_dir, entry)
@@ -132,6 +136,25 @@ def leftovers(settings, topo):
     if proxy.running(proxy.ProxyDirs(settings.state_dir, settings.cache_dir)):
         found.append("apt-cacher-ng")
     return found
+
+
+def _claim(name, state_dir):
+    path = os.path.join(OWNERS, name)
+    owner = _read(path)
+    if owner and owner != state_dir and os.path.exists(os.path.join(owner, STATE_FILE)):
+        raise LabError(
+            f"the lab {name!r} is already up from state dir {owner}; "
+            "run lab.down with that state_dir first, or rename this topology"
+        )
+    os.makedirs(OWNERS, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(state_dir)
+
+
+def _release(name, state_dir):
+    path = os.path.join(OWNERS, name)
+    if _read(path) == state_dir:
+        os.unlink(path)
 
 
 def _processes(settings, topo):

@@ -2,10 +2,12 @@
 
 import os
 import signal
+import time
 
 import pytest
 
 from releasetrain.lab import network, region, settings, topology
+from releasetrain.lab.errors import LabError
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
@@ -53,7 +55,21 @@ def test_down_after_an_interrupted_up_leaves_nothing(lab_settings, tmp_path):
     mounts = open("/proc/self/mountinfo", encoding="utf-8").read()
     assert test_settings.state_dir not in mounts
     assert region.down(test_settings)["removed"] is False  # twice is fine
-    assert not [pid for pid in orphans if os.path.exists(f"/proc/{pid}")]
+    assert not [pid for pid in orphans if alive(pid)]
+
+
+def alive(pid, wait=5.0):
+    """Whether ``pid`` still runs (a killed process may stay a zombie until reaped)."""
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat", encoding="utf-8") as handle:
+                if handle.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    return False
+        except OSError:
+            return False
+        time.sleep(0.1)
+    return True
 
 
 def parent(pid):
@@ -62,3 +78,19 @@ def parent(pid):
             return int(handle.read().rsplit(")", 1)[1].split()[1])
     except OSError:
         return None
+
+
+def test_a_second_state_dir_cannot_take_a_lab_that_is_up(lab_settings, tmp_path):
+    path = tmp_path / "small.yml"
+    path.write_text(SMALL)
+    first = settings.make(state_dir=str(tmp_path / "one"), cache_dir=lab_settings.cache_dir, proxy_port=3149)
+    second = settings.make(state_dir=str(tmp_path / "two"), cache_dir=lab_settings.cache_dir, proxy_port=3149)
+    pki = tmp_path / "pki"
+    master_opts = {"pki_dir": str(pki), "ret_port": 4506, "interface": "0.0.0.0"}
+    try:
+        region.up(first, master_opts, str(path), wait=False)
+        with pytest.raises(LabError, match="is already up from state dir .*/one; run lab.down"):
+            region.up(second, master_opts, str(path), wait=False)
+    finally:
+        region.down(first)
+    assert not os.path.exists(tmp_path / "two" / "state.json")

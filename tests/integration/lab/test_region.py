@@ -1,11 +1,9 @@
 """The container lab end to end: real master, real minions in systemd-nspawn nodes."""
 
-import ipaddress
 import os
 
 import pytest
 
-from releasetrain.lab import network, nodes, region, topology
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
@@ -84,3 +82,12 @@ def test_up_with_another_topology_is_refused(lab_region, tmp_path):
     ret = lab_region.salt_run_cli.run("lab.up", f"topology={other}")
     assert ret.returncode != 0
     assert "run `salt-run lab.down` first" in ret.data["error"]
+
+
+def test_apt_reaches_debian_only_through_the_proxy(lab_region):
+    """apt-get update in a node works although the node has no route but to the lab's networks."""
+    result = lab_region.run_in("net01", "apt-get", "update", "-q", check=False, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "bookworm" in result.stdout
+    policy = lab_region.run_in("net01", "apt-cache", "policy", "iputils-ping").stdout
+    assert "bookworm" in policy
