@@ -25,6 +25,7 @@ import hmac
 import json
 import logging
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
@@ -73,12 +74,12 @@ class GerritSettings:
 def settings(config):
     """GerritSettings from a :class:`releasetrain.config.Config` (``releasetrain:gerrit``)."""
     section = (config.raw or {}).get("gerrit") or {}
-    if not isinstance(section, dict):
+    if not isinstance(section, Mapping):
         raise ReleaseTrainError("releasetrain:gerrit must be a mapping")
     projects = {}
     for name, rule in (section.get("projects") or {}).items():
         rule = rule or {}
-        if not isinstance(name, str) or not PROJECT_RE.fullmatch(name) or not isinstance(rule, dict) or not rule.get("repo"):
+        if not isinstance(name, str) or not PROJECT_RE.fullmatch(name) or not isinstance(rule, Mapping) or not rule.get("repo"):
             raise ReleaseTrainError(
                 f"releasetrain:gerrit:projects:{name!r} needs a valid project name and a 'repo' from the manifest"
             )
