@@ -1,0 +1,48 @@
+"""
+Fire Gerrit's ``stream-events`` on the master bus as ``releasetrain/gerrit/<type>``.
+
+Configuration: ``releasetrain:gerrit:stream`` (see ``releasetrain/gerrit_stream.py``)
+and ``releasetrain:gerrit:projects``; enable with
+
+.. code-block:: yaml
+
+    engines:
+      - gerrit_stream: {}
+"""
+
+import logging
+
+from releasetrain import gerrit, gerrit_stream, saltglue
+from releasetrain.errors import ReleaseTrainError
+
+log = logging.getLogger(__name__)
+
+__virtualname__ = "gerrit_stream"
+
+
+def __virtual__():
+    try:
+        import paramiko  # noqa: F401 pylint: disable=unused-import
+    except ImportError:
+        return False, "gerrit_stream needs paramiko"
+    return __virtualname__
+
+
+def start():
+    import salt.utils.event
+
+    try:
+        config = saltglue.load_config(__opts__)
+        settings = gerrit_stream.stream_settings(config), gerrit.settings(config)
+    except ReleaseTrainError as err:
+        log.error("releasetrain: gerrit_stream engine not started: %s", err)
+        return
+    bus = salt.utils.event.get_master_event(__opts__, __opts__["sock_dir"], listen=False)
+
+    def fire(kind, event):
+        bus.fire_event(event, f"releasetrain/gerrit/{kind}")
+
+    try:
+        gerrit_stream.EventStream(*settings, fire).run()
+    finally:
+        bus.destroy()
