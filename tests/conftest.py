@@ -2,7 +2,7 @@
 
 import logging
 
-pytest_plugins = ["tests.support.salt_master", "tests.support.fixtures"]
+pytest_plugins = ["tests.support.salt_master", "tests.support.fixtures", "tests.support.lab"]
 
 # Salt's deferred log handler flushes records forwarded by salt-factories into
 # pytest's capture stream after pytest has closed it, printing "Logging error"
