@@ -17,6 +17,7 @@ import copy
 import datetime
 import math
 import shlex
+import time
 
 from releasetrain.errors import ReleaseTrainError
 
@@ -521,9 +522,12 @@ def run_step(step, call, test=False):
     commands (e.g. enable the computes again).  Raises ``StepFailed``.
     With ``test`` only ``state.sls test=True`` runs; commands and gates are listed.
     """
+    started = time.monotonic()
     render_check(step, call)
     before = run_commands(step, step["before"], call, test)
+    states_started = time.monotonic()
     node_changes = apply_states(step, call, test)
+    states_seconds = time.monotonic() - states_started
     commands = run_commands(step, step["commands"], call, test)
     gate = {} if test else health_gate(step, call)
     after = run_commands(step, step["after"], call, test)
@@ -535,6 +539,7 @@ def run_step(step, call, test=False):
         comment += f"; changes on {', '.join(sorted(changes))}"
     if gate:
         comment += "; health gate passed"
+    comment += f"; {time.monotonic() - started:.2f} s, of which states {states_seconds:.2f} s"
     detail = {"nodes": changes}
     ran = [*before, *commands, *after]
     if ran:
