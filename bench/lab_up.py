@@ -29,7 +29,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
 
-from releasetrain.lab import host, topology  # noqa: E402  pylint: disable=wrong-import-position
+from releasetrain.lab import host, region, topology  # noqa: E402  pylint: disable=wrong-import-position
 
 BIN = os.path.dirname(sys.executable)
 
@@ -101,10 +101,14 @@ class Master:
 
 
 def one_up(master, topology_path, expected):
-    data, seconds = master.salt_run("lab.up", f"topology={topology_path}")
-    assert sorted(data.get("answering", [])) == expected, data
-    pinged = master.ping_all()
-    assert sorted(pinged) == expected and all(pinged.values()), pinged
+    try:
+        data, seconds = master.salt_run("lab.up", f"topology={topology_path}")
+        assert sorted(data.get("answering", [])) == expected, data
+        pinged = master.ping_all()
+        assert sorted(pinged) == expected and all(pinged.values()), pinged
+    except BaseException:
+        master.salt_run("lab.down")  # never leave a lab (or mounts in a temp dir) behind
+        raise
     _, down_seconds = master.salt_run("lab.down")
     return seconds, down_seconds
 
@@ -123,7 +127,7 @@ def main():
     topo = topology.load(args.topology)
     expected = sorted(node.name for node in topo.nodes)
     results = {}
-    with tempfile.TemporaryDirectory(prefix="rt-bench-", dir="/var/tmp") as base:
+    with region.hold(topo.name), tempfile.TemporaryDirectory(prefix="rt-bench-", dir="/var/tmp") as base:
         if args.cold:
             cold_cache = os.path.join(base, "cold-cache")
             with Master(os.path.join(base, "cold-master"), {"state_dir": os.path.join(base, "cold-state"), "cache_dir": cold_cache}) as master:
@@ -133,8 +137,7 @@ def main():
             shutil.rmtree(cold_cache, ignore_errors=True)
         lab = {"state_dir": os.path.join(base, "warm-state"), "cache_dir": args.cache_dir}
         with Master(os.path.join(base, "warm-master"), lab) as master:
-            master.salt_run("lab.up", f"topology={args.topology}")  # make sure the image is cached
-            master.salt_run("lab.down")
+            one_up(master, args.topology, expected)  # make sure the image is cached
             ups, downs = [], []
             for run in range(args.runs):
                 up, down = one_up(master, args.topology, expected)
@@ -155,7 +158,8 @@ def write_report(path, topo, results):
         "# lab.up benchmark",
         "",
         f"`bench/lab_up.py` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: "
-        f"{os.cpu_count()} cores, Linux {platform.release()}, Python {platform.python_version()}.",
+        f"{os.cpu_count()} cores, Linux {platform.release()}, Python {platform.python_version()}; "
+        f"load average at the end {os.getloadavg()[0]:.1f} (other work on the host counts).",
         f"Topology `{os.path.relpath(topo.source, ROOT)}`: {len(topo.nodes)} nodes, {len(topo.networks)} networks. "
         "Time of `salt-run lab.up` until every minion answers `test.ping` (lab.up waits for that); "
         "afterwards `salt '*' test.ping` is checked again and `lab.down` timed.",

@@ -138,6 +138,28 @@ def leftovers(settings, topo):
     return found
 
 
+@contextlib.contextmanager
+def hold(name, wait=1200.0):
+    """Hold lab ``name`` on this host for a whole session (tests, benchmarks).
+
+    ``lab.up`` refuses a lab whose name another state dir has; sessions that
+    bring a lab up and down again take this lock first, so a second one waits
+    instead of failing.
+    """
+    os.makedirs(OWNERS, exist_ok=True)
+    with open(os.path.join(OWNERS, f"{name}.session.lock"), "w", encoding="utf-8") as handle:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise LabError(f"another session has held the lab {name!r} for {wait:.0f}s") from None
+                time.sleep(1)
+        yield
+
+
 def _claim(name, state_dir):
     path = os.path.join(OWNERS, name)
     owner = _read(path)

@@ -14,24 +14,22 @@ it down at the end, also when tests fail.  Override ``lab_master_overrides``
 (session scope) in a conftest to add master settings such as ``file_roots``;
 override ``lab_topology_path`` to bring up another topology.  Without root,
 Linux or the lab's tools every test that asks for these fixtures is skipped
-with the reason.  Only one lab runs on a host at a time: the session holds a
-lock file while its lab is up, so a second test session waits for it.
+with the reason.  One lab of a name runs on a host at a time: the session
+holds it (``region.hold``) while its lab is up, so a second test session, or
+``bench/lab_up.py``, waits for it.
 """
 
 import contextlib
-import fcntl
 import os
 import subprocess
-import time
 from dataclasses import dataclass
 
 import pytest
 from saltfactories.utils import random_string
 
-from releasetrain.lab import host, nodes, settings, topology
+from releasetrain.lab import host, nodes, region, settings, topology
 
 LAB_TESTS_STATE_DIR = "/var/lib/releasetrain/lab-tests"
-LAB_TESTS_LOCK = "/run/releasetrain-lab-tests.lock"
 LOCK_WAIT = 1200
 TARGET_FLAGS = {"glob": None, "grain": "-G", "list": "-L", "compound": "-C", "pcre": "-E", "pillar": "-I"}
 
@@ -82,22 +80,6 @@ class LabRegion:
             check=check,
             timeout=timeout,
         )
-
-
-@contextlib.contextmanager
-def _host_lock(path=LAB_TESTS_LOCK, wait=LOCK_WAIT):
-    """One lab test session per host: the bridges and namespaces have fixed names."""
-    with open(path, "w", encoding="utf-8") as handle:
-        deadline = time.monotonic() + wait
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    pytest.fail(f"another test session has held the lab ({path}) for {wait}s")
-                time.sleep(2)
-        yield
 
 
 @pytest.fixture(scope="session")
@@ -158,7 +140,8 @@ def lab_master(salt_factories, lab_settings, lab_master_overrides, tmp_path_fact
 def lab_region(lab_master, lab_settings, lab_topology_path):
     """The default region up with real minions answering; removed at the end of the session."""
     salt_run = lab_master.salt_run_cli(timeout=900)
-    with _host_lock():
+    topo = topology.load(lab_topology_path)
+    with region.hold(topo.name, wait=LOCK_WAIT):
         salt_run.run("lab.down")  # whatever a crashed earlier session left
         try:
             ret = salt_run.run("lab.up", f"topology={lab_topology_path}")
@@ -166,7 +149,7 @@ def lab_region(lab_master, lab_settings, lab_topology_path):
                 pytest.fail(f"lab.up failed: {ret.data or ret.stdout or ret.stderr}")
             yield LabRegion(
                 master=lab_master,
-                topology=topology.load(lab_topology_path),
+                topology=topo,
                 settings=lab_settings,
                 up_result=ret.data,
                 salt_cli=lab_master.salt_cli(timeout=120),

@@ -94,3 +94,12 @@ def test_a_second_state_dir_cannot_take_a_lab_that_is_up(lab_settings, tmp_path)
     finally:
         region.down(first)
     assert not os.path.exists(tmp_path / "two" / "state.json")
+
+
+def test_hold_makes_a_second_session_wait(lab_settings):
+    with region.hold("hold-test"):
+        with pytest.raises(LabError, match="another session has held the lab 'hold-test'"):
+            with region.hold("hold-test", wait=0.5):
+                pass
+    with region.hold("hold-test", wait=0.5):
+        pass
