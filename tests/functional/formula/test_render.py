@@ -97,9 +97,11 @@ def test_only_ubuntu_2204_adds_the_cloud_archive(rendered, platform):
 
 
 @pytest.mark.parametrize("platform", sorted(PLATFORMS))
-def test_linuxbridge_is_allowed_where_it_is_experimental(rendered, platform):
-    neutron_conf = _config(rendered[platform], "neutron-server-config-file-managed-neutron.conf")
-    assert ("[experimental]\nlinuxbridge = true" in neutron_conf) == (platform == "ubuntu-24.04")
+def test_linuxbridge_is_allowed_everywhere_neutron_reads_it(rendered, platform):
+    """bookworm's neutron 21 and 2024.1 refuse the experimental linuxbridge driver otherwise."""
+    for component in ("neutron-server", "neutron-network", "neutron-compute"):
+        neutron_conf = _config(rendered[platform], f"{component}-config-file-managed-neutron.conf")
+        assert "[experimental]\nlinuxbridge = true" in neutron_conf, component
 
 
 def test_configuration_is_rendered_from_pillar(rendered):
