@@ -1,6 +1,7 @@
 """Gerrit's webhooks plugin -> salt-api /hook -> reactor -> pipeline runner, all real but Gerrit."""
 
 import json
+import os
 import time
 
 import git
@@ -51,11 +52,13 @@ def test_forged_secretless_unknown_and_malformed_hooks_never_reach_the_pipeline(
     hostile = [post_hook(master, recorded("../gerrit/hostile/project-shell.json")),
                post_hook(master, recorded("../gerrit/hostile/sha-short.json")),
                post_hook(master, recorded("../gerrit/hostile/ref-traversal.json")),
+               post_hook(master, recorded("../gerrit/hostile/jinja-yaml-injection.json")),
                post_hook(master, "[1, 2, 3]")]
     assert ignored.status_code == 200
-    returns = runner_returns(event_listener, master, "pipeline.handle_hook", start, 9)
+    returns = runner_returns(event_listener, master, "pipeline.handle_hook", start, 10)
     results = sorted(r["return"]["result"] for r in returns)
-    assert results == ["ignored"] + ["rejected"] * 8, returns
+    assert results == ["ignored"] + ["rejected"] * 9, returns
+    assert not os.path.exists("/tmp/releasetrain-pwned")
     assert all(r["return"]["reason"] == "wrong or missing secret"
                for r in returns if r["return"]["result"] == "rejected" and "secret" in r["return"]["reason"])
     assert sum("secret" in r["return"]["reason"] for r in returns) == 4
