@@ -55,6 +55,8 @@ def up(settings, master_opts, topology_path=None, wait=True, log=print):
             _save_state(settings, state)
             nodes.ensure_root(dirs, base_root)
             if not nodes.running(dirs):
+                # a node whose nspawn died may have left its systemd behind: clear it first
+                nodes.stop_all([(dirs, network.netns_path(topo, node))])
                 nodes.write_config(dirs, topo, node, master_opts["ret_port"], settings.proxy_port, master_pub)
                 nodes.boot(dirs, topo, node)
     answered = _wait_for_minions(master_opts, topo, settings.boot_timeout) if wait else None

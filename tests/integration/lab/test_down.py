@@ -103,3 +103,22 @@ def test_hold_makes_a_second_session_wait(lab_settings):
                 pass
     with region.hold("hold-test", wait=0.5):
         pass
+
+
+def test_up_again_restarts_a_node_whose_nspawn_died(lab_settings, tmp_path):
+    path = tmp_path / "small.yml"
+    path.write_text(SMALL)
+    test_settings = settings.make(state_dir=str(tmp_path / "state"), cache_dir=lab_settings.cache_dir, proxy_port=3149)
+    master_opts = {"pki_dir": str(tmp_path / "pki"), "ret_port": 4506, "interface": "0.0.0.0"}
+    try:
+        first = region.up(test_settings, master_opts, str(path), wait=False)
+        dead = first["nodes"]["cmp01"]["pid"]
+        orphans = [int(pid) for pid in os.listdir("/proc") if pid.isdigit() and parent(pid) == dead]
+        os.kill(dead, signal.SIGKILL)
+        second = region.up(test_settings, master_opts, str(path), wait=False)
+        assert second["up"] is True
+        assert second["nodes"]["cmp01"]["pid"] != dead
+        assert second["nodes"]["ctl01"]["pid"] == first["nodes"]["ctl01"]["pid"]
+        assert not [pid for pid in orphans if alive(pid)]
+    finally:
+        region.down(test_settings)
