@@ -11,6 +11,7 @@ and ``releasetrain:gerrit:projects``; enable with
 """
 
 import logging
+import time
 
 from releasetrain import gerrit, gerrit_stream, saltglue
 from releasetrain.errors import ReleaseTrainError
@@ -18,6 +19,7 @@ from releasetrain.errors import ReleaseTrainError
 log = logging.getLogger(__name__)
 
 __virtualname__ = "gerrit_stream"
+MISCONFIGURED_RETRY = 300
 
 
 def __virtual__():
@@ -36,6 +38,7 @@ def start():
         settings = gerrit_stream.stream_settings(config), gerrit.settings(config)
     except ReleaseTrainError as err:
         log.error("releasetrain: gerrit_stream engine not started: %s", err)
+        time.sleep(MISCONFIGURED_RETRY)  # Salt restarts an engine that returns; do not spin
         return
     bus = salt.utils.event.get_master_event(__opts__, __opts__["sock_dir"], listen=False)
 

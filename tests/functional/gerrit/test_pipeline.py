@@ -1,0 +1,98 @@
+"""The pipeline package against real git repos and a real store; the orchestration is the injected callable."""
+
+import json
+import pathlib
+import threading
+
+import pytest
+
+from releasetrain import config as rt_config, gerrit
+from releasetrain.pipeline import Pipeline
+from tests.integration.gerrit.conftest import GerritStandIn
+from tests.support.gitrepos import commit, write_manifest
+
+FIXTURES = pathlib.Path(__file__).parents[2] / "fixtures" / "gerrit"
+SECRET = "functional-secret"
+
+
+@pytest.fixture
+def world(formula_repos, rt_paths):
+    kit = rt_paths["work"] / "deploy-kit"
+    kit.mkdir()
+    write_manifest(kit / "manifest.yml", [
+        {"name": "openstack-formula", "url": f"file://{formula_repos['formula']}",
+         "sha": formula_repos["shas"]["formula"][-1], "path": "states/openstack", "subdir": "openstack"}])
+    commit(str(kit), {"manifest.yml": (kit / "manifest.yml").read_text()}, "manifest")
+    server = GerritStandIn()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    calls, outcome = [], {"ok": True}
+
+    def orchestrate(sls, saltenv, pillar):
+        calls.append((sls, saltenv, dict(pillar)))
+        return outcome["ok"], "orchestration says " + ("ok" if outcome["ok"] else "no")
+
+    config = rt_config.load({"releasetrain": {
+        "store": str(rt_paths["store"]), "cache": str(rt_paths["cache"]),
+        "gerrit": {"secret": SECRET, "projects": {"salt/openstack-formula": {"repo": "openstack-formula"}},
+                   "rest": {"url": server.url, "user": "u", "password": "p"}},
+        "pipeline": {"deploy_kit": str(kit), "settle": 0}}})
+    yield {"pipeline": Pipeline(config, orchestrate), "calls": calls, "outcome": outcome, "gerrit": server,
+           "settings": gerrit.settings(config), "formula": formula_repos["formula"]}
+    server.shutdown()
+    server.server_close()
+
+
+def signed(world, name, **changes):
+    data = json.loads((FIXTURES / name).read_text())
+    for path, value in changes.items():
+        target = data
+        *parents, leaf = path.split(".")
+        for key in parents:
+            target = target[key]
+        target[leaf] = value
+    event, why = gerrit.accept(data, world["settings"])
+    assert why is None, why
+    return event
+
+
+def test_unsigned_or_tampered_events_never_run(world):
+    event = signed(world, "patchset-created.json")
+    tampered = dict(event, revision="0" * 40)
+    unsigned = {k: v for k, v in event.items() if k != "signature"}
+    for bad in (tampered, unsigned):
+        assert world["pipeline"].on_event(bad)["result"] == "rejected"
+    assert world["calls"] == [] and world["gerrit"].reviews == []
+    assert world["pipeline"].status()["runs"] == []
+
+
+def test_a_revision_gerrit_cannot_serve_gets_verified_minus_one(world):
+    missing = "1" * 40
+    result = world["pipeline"].on_event(signed(world, "patchset-created.json", **{"patchSet.revision": missing}))
+    assert result["result"] == "failure"
+    review = world["gerrit"].reviews[0]
+    assert review["body"]["labels"] == {"Verified": -1} and "FAILED" in review["body"]["message"]
+    assert world["calls"] == []
+
+
+def test_a_failed_test_deploy_stops_the_train(world):
+    sha = commit(world["formula"], {"openstack/nova.sls": "# merged\n"}, "merged", timestamp=1_700_000_300)
+    world["outcome"]["ok"] = False
+    result = world["pipeline"].on_event(signed(world, "change-merged.json", newRev=sha))
+    run = result["ran"][0]
+    assert run["result"] == "failure" and run["envs"] == ["test"] and "deploying" in run["error"]
+    assert [call[2]["env"] for call in world["calls"]] == ["test"]
+    assert world["pipeline"].store.current("staging") is None
+
+
+def test_an_older_merge_arriving_late_is_superseded(world):
+    new = commit(world["formula"], {"openstack/nova.sls": "# new\n"}, "new", timestamp=1_700_000_400)
+    world["pipeline"].on_event(signed(world, "change-merged.json", newRev=new, eventCreatedOn=1_764_003_700))
+    late = world["pipeline"].on_event(signed(world, "change-merged.json", newRev="2" * 40, eventCreatedOn=1_764_003_600))
+    assert late["result"] == "superseded" and "later" in late["reason"]
+
+
+def test_comments_without_the_approval_vote_do_nothing(world):
+    no_vote = signed(world, "comment-added.json", approvals=[{"type": "Code-Review", "value": "2"}])
+    assert world["pipeline"].on_event(no_vote)["result"] == "ignored"
+    nothing_waiting = signed(world, "comment-added.json")
+    assert "no release awaiting approval" in world["pipeline"].on_event(nothing_waiting)["reason"]
