@@ -103,6 +103,7 @@ def test_hold_makes_a_second_session_wait(lab_settings):
                 pass
     with region.hold("hold-test", wait=0.5):
         pass
+    os.unlink(os.path.join(region.OWNERS, "hold-test.session.lock"))
 
 
 def test_up_again_restarts_a_node_whose_nspawn_died(lab_settings, tmp_path):
