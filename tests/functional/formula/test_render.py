@@ -170,3 +170,14 @@ def test_an_unknown_role_fails_the_render(formula_minion):
     retcode, errors = formula_minion("debian-12", roles=["computer"]).call("state.show_sls", "openstack.roles")
     assert retcode != 0
     assert "unknown role(s) computer in the roles grain of ctl01" in errors[0].splitlines()[0]
+
+
+def test_clean_undoes_each_component(formula_minion):
+    cleans = ["openstack.infra.clean", "openstack.keystone.clean", "openstack.glance.clean",
+              "openstack.placement.clean", "openstack.nova.controller.clean", "openstack.nova.compute.clean",
+              "openstack.neutron.server.clean", "openstack.neutron.network.clean", "openstack.neutron.compute.clean"]
+    states = formula_minion("debian-12", roles=["controller"]).show_sls(*cleans)
+    removed = {name for args in by_function(states, "pkg.removed").values() for name in args["pkgs"]}
+    assert {"keystone", "mariadb-server", "nova-compute", "neutron-l3-agent"} <= removed
+    assert "keystone" in {args["name"] for args in by_function(states, "service.dead").values()}
+    assert "/etc/keystone/keystone.conf" in {args["name"] for args in by_function(states, "file.absent").values()}
