@@ -17,6 +17,12 @@ from releasetrain.loader import tree_path
 # A deploy-kit's layout: SLS trees under states/, pillar data (no secrets) under pillar/.
 KIT_STATES = "states"
 KIT_PILLAR = "pillar"
+# Gerrit's webhook reaches the master through salt-api's /hook/gerrit...; the
+# pipeline acts on the checked, normalised releasetrain/gerrit/<type> events.
+REACTORS = (
+    ("salt/netapi/hook/gerrit*", "gerrit_hook.sls"),
+    ("releasetrain/gerrit/*", "gerrit_event.sls"),
+)
 
 
 def master_config(store=None, cache=None, environments=None):
@@ -35,12 +41,11 @@ def master_config(store=None, cache=None, environments=None):
         "pillar_roots": pillar_roots,
     }
     reactor_dir = tree_path("reactor")
-    if os.path.isdir(reactor_dir):
-        snippet["reactor"] = [
-            {"releasetrain/gerrit/*": [os.path.join(reactor_dir, "gerrit.sls")]},
-        ] if os.path.isfile(os.path.join(reactor_dir, "gerrit.sls")) else []
-        if not snippet["reactor"]:
-            del snippet["reactor"]
+    snippet["reactor"] = [
+        {tag: [os.path.join(reactor_dir, sls)]}
+        for tag, sls in REACTORS
+        if os.path.isfile(os.path.join(reactor_dir, sls))
+    ]
     return snippet
 
 

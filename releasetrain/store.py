@@ -22,6 +22,7 @@ import json
 import os
 import shutil
 import tarfile
+import threading
 import time
 
 import yaml
@@ -157,7 +158,8 @@ class Store:
 
     def tmp_tarball_path(self, release):
         os.makedirs(self.releases_dir, exist_ok=True)
-        return os.path.join(self.releases_dir, f".tmp-{release}-{os.getpid()}.tar.gz")
+        # reactor-started runners share one process: the thread tells them apart, the pid comes last
+        return os.path.join(self.releases_dir, f".tmp-{release}-t{threading.get_ident()}-{os.getpid()}.tar.gz")
 
     def _write_atomic(self, path, text):
         tmp = f"{path}.tmp-{os.getpid()}"

@@ -276,3 +276,23 @@ def test_empty_placeholder_folders_are_replaced_but_real_content_is_not(config, 
     with pytest.raises(StoreError, match="is a folder with files"):
         two_releases.publish("r1", "staging", by="a")
     assert os.path.isfile(os.path.join(config.env_tree("staging"), "states", "hand-made.sls"))
+
+
+def test_only_leftovers_of_dead_writers_are_collected(config, two_releases, rt_paths):
+    from releasetrain.store import _owner_is_gone
+    live = os.path.basename(two_releases.tmp_tarball_path("x"))
+    dead = subprocess_pid_that_has_exited()
+    assert not _owner_is_gone(live)
+    assert _owner_is_gone(f".tmp-x-t1-{dead}.tar.gz") and _owner_is_gone(f".tmp-r1-{dead}")
+    open(os.path.join(rt_paths["store"], "releases", f".tmp-x-t1-{dead}.tar.gz"), "w").close()
+    open(two_releases.tmp_tarball_path("busy"), "w").close()
+    two_releases.publish("r1", "test", by="a")
+    left = sorted(n for n in os.listdir(rt_paths["store"] / "releases") if n.startswith(".tmp-"))
+    assert left == [os.path.basename(two_releases.tmp_tarball_path("busy"))]
+
+
+def subprocess_pid_that_has_exited():
+    import subprocess
+    process = subprocess.Popen(["true"])
+    process.wait()
+    return process.pid

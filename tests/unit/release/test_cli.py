@@ -16,3 +16,11 @@ def test_master_config_serves_each_environment_tree(capsys):
     assert snippet["pillar_roots"]["prod"] == ["/srv/rt/envs/prod/pillar"]
     assert snippet["releasetrain"]["environments"] == ["dev", "prod"]
     assert "/srv/rt/envs/dev/states" in out
+
+
+def test_master_config_wires_the_shipped_reactors():
+    reactors = cli.master_config()["reactor"]
+    assert reactors == [
+        {"salt/netapi/hook/gerrit*": [tree_path("reactor") + "/gerrit_hook.sls"]},
+        {"releasetrain/gerrit/*": [tree_path("reactor") + "/gerrit_event.sls"]},
+    ]
