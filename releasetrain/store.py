@@ -70,7 +70,7 @@ def _owner_is_gone(tmp_name):
         return True
     except PermissionError:
         return False
-    return pid == os.getpid()
+    return False  # alive, this process included: another thread may be writing it
 
 
 def _holds_no_files(folder):
