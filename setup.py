@@ -24,6 +24,7 @@ SHIPPED_TREES = (
     "reactor",
     "states",
     "pillar",
+    "lab",
 )
 
 

@@ -28,7 +28,7 @@ def test_wheel_ships_loader_folders_sls_trees_and_the_entry_point(wheel):
     assert "releasetrain/tree/_runners/release.py" in names
     assert "releasetrain/tree/_output/releasetrain.py" in names
     assert "[salt.loader]\nreleasetrain = releasetrain.loader:loader_dirs" in entry_points
-    for tree in ("orchestrate", "states", "pillar"):
+    for tree in ("orchestrate", "states", "pillar", "reactor", "lab"):
         if os.path.isdir(os.path.join(REPO_ROOT, tree)) and os.listdir(os.path.join(REPO_ROOT, tree)):
             assert any(name.startswith(f"releasetrain/tree/{tree}/") for name in names), tree
 
