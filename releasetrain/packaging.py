@@ -79,6 +79,9 @@ def _export(mirror, pin):
     try:
         members = members_from_archive(process.stdout, pin)
     finally:
+        # tarfile stops at the first end-of-archive block; closing the pipe before git has written
+        # the rest of its padding kills it with SIGPIPE (exit -13), a failure that comes and goes with load
+        process.stdout.read()
         process.stdout.close()
         process.wait()
     if any(member.path == METADATA_NAME for member in members):
