@@ -1,4 +1,41 @@
-"""Plan the deployment of a release to a region; ``deploy.region`` renders the plan."""
+"""
+Plan the deployment of a release to a region; the ``deploy.region`` orchestration runs the plan.
+
+.. code-block:: bash
+
+    salt-run state.orchestrate deploy.region pillar='{"release": "ID", "env": "test"}'
+    salt-run state.orchestrate deploy.region pillar='{"release": "ID", "env": "test", "mode": "upgrade"}' test=True
+
+Settings come from the ``deploy`` key of the orchestration's pillar (the
+master's pillar or ``pillar=`` on the command line), merged over
+``releasetrain.deploy.DEFAULTS`` (dicts merge key by key):
+
+.. code-block:: yaml
+
+    deploy:
+      targets:            # role -> how to find its nodes (default: grain roles:<role>)
+        compute: {tgt: "G@roles:compute and G@region:north", tgt_type: compound}
+      stages:             # stage -> SLS in the release's saltenv
+        compute: [openstack.nova.compute, openstack.neutron.compute]
+      batch: 25%          # computes per batch: a count or a share
+      network_batch: 1    # network nodes per step in an upgrade
+      timeout: 120        # seconds a step waits for a silent minion
+      openrc: /root/admin-openrc
+      commands:           # shell on the first controller; {host} {release} {env} {path}
+        upgrade_checks: [nova-status upgrade check, ...]   # skipped when not installed
+        backup: mysqldump ... | gzip > {path}
+        compute_disable: openstack compute service set --disable ... {host} nova-compute
+        compute_enable: openstack compute service set --enable {host} nova-compute
+        smoke: [openstack token issue -f value -c id, ...]
+      backup_path: /var/backups/releasetrain/mysql-{env}-{release}-{date}.sql.gz
+      health:             # stage -> probes after it: on controller|network|compute|batch|first_controller
+        compute:
+          - {on: batch, checks: {services: [libvirtd, nova-compute, neutron-linuxbridge-agent]}}
+          - {on: first_controller, checks: {agents: true}}
+
+The formula gets ``deploy:{release, env, stage}`` as pillar with every apply,
+and ``deploy:db_sync`` (True on the first controller only) in an upgrade.
+"""
 
 import salt.client
 import salt.utils.minions

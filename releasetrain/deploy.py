@@ -240,7 +240,7 @@ class _Planner:
                 resolved.append({"nodes": nodes, "checks": checks})
         return resolved
 
-    def add(self, stage, targets, sls=(), pillar=None, before=(), commands=(), after=(), label=None, render=()):
+    def add(self, stage, targets, sls=(), pillar=None, before=(), commands=(), after=(), label=None, render=(), sync=()):
         """Append one step; its id says its position, stage and (if any) label."""
         number = len(self.steps) + 1
         step_id = f"{number:02d}-{stage}" + (f"-{label}" if label else "")
@@ -257,6 +257,7 @@ class _Planner:
                 "after": [{"node": node, "cmd": cmd} for node, cmd in after],
                 "gate": self.probes(stage, targets),
                 "render": list(render),
+                "sync": list(sync),
                 "timeout": self.conf["timeout"],
                 "openrc": self.conf.get("openrc") or "",
             }
@@ -308,6 +309,9 @@ class _Planner:
             self.add("cell_discovery", [self.first_controller], self.conf["stages"].get("cell_discovery") or [])
         self.add("smoke", [], commands=self.on_controller("smoke"))
 
+    def everyone(self):
+        return sorted({node for nodes in self.members.values() for node in nodes})
+
     def render_checks(self):
         """Every role's SLS rendered on its nodes (``state.show_sls``) before anything changes."""
         stages = self.conf["stages"]
@@ -321,7 +325,7 @@ class _Planner:
     def bootstrap(self):
         controllers = self.members["controller"]
         stages = self.conf["stages"]
-        self.add("precheck", [], render=self.render_checks())
+        self.add("precheck", [], render=self.render_checks(), sync=self.everyone())
         for stage in CONTROLLER_STAGES:
             self.add(stage, controllers, stages[stage])
         if self.members["network"]:
@@ -337,6 +341,7 @@ class _Planner:
             [],
             commands=self.upgrade_checks() + self.on_controller("backup", path=path),
             render=self.render_checks(),
+            sync=self.everyone(),
         )
         controller_sls = [sls for stage in CONTROLLER_STAGES for sls in stages[stage]]
         for number, node in enumerate(self.members["controller"]):
@@ -458,6 +463,17 @@ def run_commands(step, entries, call, test):
     return done
 
 
+def sync_modules(step, call):
+    """``saltutil.sync_modules`` from the release's saltenv, so every node has ``openstack_health``."""
+    if not step.get("sync"):
+        return
+    raw = call(step["sync"], "saltutil.sync_modules", [], {"saltenv": step["saltenv"]})
+    for node, outcome in _returns(raw, step["sync"]).items():
+        if outcome is None or outcome[1]:
+            reason = "no answer" if outcome is None else outcome[0]
+            raise StepFailed(step["stage"], node, f"saltutil.sync_modules saltenv={step['saltenv']} failed: {reason}")
+
+
 def render_check(step, call):
     """Halt if any node's SLS does not render (e.g. a broken pillar) before anything changes."""
     for group in step.get("render") or []:
@@ -523,6 +539,8 @@ def run_step(step, call, test=False):
     With ``test`` only ``state.sls test=True`` runs; commands and gates are listed.
     """
     started = time.monotonic()
+    if not test:
+        sync_modules(step, call)
     render_check(step, call)
     before = run_commands(step, step["before"], call, test)
     states_started = time.monotonic()

@@ -96,7 +96,9 @@ def region(salt_factories, region_paths):
             },
             "file_roots": {
                 "base": [tree_path("orchestrate")],
-                "test": [str(region_paths["store"] / "envs" / "test")],
+                # as `releasetrain master-config` lays it out: the release, then orchestrate/
+                # (whose _modules/ gives the minions openstack_health through sync_modules)
+                "test": [str(region_paths["store"] / "envs" / "test"), tree_path("orchestrate")],
             },
             "log_level_logfile": "info",
         },

@@ -7,6 +7,7 @@ final dry run with nothing left to change.
 """
 
 import json
+import pathlib
 
 import pytest
 
@@ -49,6 +50,18 @@ def status(region):
     return result.data["environments"]["test"]
 
 
+def test_an_unpublished_release_halts_before_any_node_is_touched(region, region_paths):
+    plan = region["run"].run("deploy.plan", "release=nope", "env=test")
+    assert plan.returncode == 1
+    assert plan.data["error"] == (
+        "release 'nope' is not published to 'test' (it serves None); run: salt-run release.publish nope env=test"
+    )
+    result = orchestrate(region, {}, "nope")
+    assert result.returncode != 0
+    assert "HALTED before any node was touched: release 'nope' is not published to 'test'" in result.stdout
+    assert trace_lines(region_paths) == []
+
+
 def test_dry_run_changes_nothing(region, publish, deploy_settings, region_paths):
     publish("r1", "first release")
     result = orchestrate(region, deploy_settings, "r1", test=True)
@@ -84,6 +97,8 @@ def test_bootstrap_runs_stages_in_order_and_records_verified(region, deploy_sett
     assert {r[0] for r in compute} == first | second
     assert max(r[4] for r in compute if r[0] in first) < min(r[4] for r in compute if r[0] in second)
     assert not [r for r in rows if r[1].startswith("nova-")], "bootstrap must not disable computes"
+    for minion in region["minions"]:  # nodes without releasetrain installed get the gate's module
+        assert (pathlib.Path(minion.config["cachedir"]) / "extmods" / "modules" / "openstack_health.py").is_file()
     assert status(region) == {**status(region), "release": "r1", "verified": True}
 
 

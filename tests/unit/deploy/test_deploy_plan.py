@@ -173,3 +173,9 @@ def test_every_role_renders_its_sls_before_anything_changes(mode):
         ("neutron_network", ["net01"], "openstack.neutron.network"),
         ("compute", REGION["compute"], "openstack.neutron.compute"),
     ]
+
+
+@pytest.mark.parametrize("mode", ["bootstrap", "upgrade"])
+def test_every_node_syncs_the_health_module_first(mode):
+    precheck = plan(mode)["steps"][0]
+    assert precheck["sync"] == sorted(["ctl01", "ctl02", "net01", *REGION["compute"]])

@@ -1,0 +1,1 @@
+../../_modules/openstack_health.py
