@@ -32,11 +32,12 @@ def master_config(store=None, cache=None, environments=None):
     config = rt_config.load({"releasetrain": section})
     file_roots = {"base": [tree_path("orchestrate")]}
     pillar_roots = {}
-    for env in config.environments:
+    for env in config.all_environments:
         file_roots[env] = [os.path.join(config.env_tree(env), KIT_STATES), tree_path("orchestrate")]
         pillar_roots[env] = [os.path.join(config.env_tree(env), KIT_PILLAR)]
     snippet = {
-        "releasetrain": {"store": config.store, "cache": config.cache, "environments": list(config.environments)},
+        "releasetrain": {"store": config.store, "cache": config.cache, "environments": list(config.environments),
+                         "volatile_environments": list(config.volatile_environments)},
         "file_roots": file_roots,
         "pillar_roots": pillar_roots,
     }

@@ -9,7 +9,8 @@ Configuration (master config; every key optional but ``deploy_kit``):
         deploy_kit: /srv/deploy-kit       # git repo (with a work tree) holding the manifest
         manifest: manifest.yml            # its path inside that repo
         deploy: {orchestrate: deploy.region, saltenv: null, pillar: {}}        # saltenv null: the env itself
-        candidate: {orchestrate: deploy.region, saltenv: test, teardown: null, pillar: {}}
+        candidate: {orchestrate: deploy.region, env: volatile, saltenv: null, teardown: null, pillar: {}}
+                                          # the candidate kit is published to env (a volatile environment)
         auto_production: false            # else wait for an approval vote or release.promote
         settle: 5                         # seconds a merge run waits for more merges first
 
@@ -43,7 +44,7 @@ DEFAULTS = {
     "deploy_kit": "",
     "manifest": "manifest.yml",
     "deploy": {"orchestrate": "deploy.region", "saltenv": None, "pillar": {}},
-    "candidate": {"orchestrate": "deploy.region", "saltenv": "test", "teardown": None, "pillar": {}},
+    "candidate": {"orchestrate": "deploy.region", "env": "volatile", "saltenv": None, "teardown": None, "pillar": {}},
     "auto_production": False,
     "settle": 5,
 }
@@ -172,7 +173,8 @@ class Pipeline:
     def candidate(self, event):
         run = Run(self, event, "candidate")
         conf = self.settings["candidate"]
-        env = f"volatile-{event['change']}-{event['patchset']}"
+        env = self.config.check_env(conf.get("env") or "volatile")
+        saltenv = conf.get("saltenv") or env
         run.record["envs"] = [env]
         ok, report = False, ""
         try:
@@ -181,16 +183,19 @@ class Pipeline:
                 built = packaging.build(self.config, kit, by=f"gerrit:{event['who'] or 'unknown'}")
                 run.record["release"] = built["release"]
             try:
-                with self._lock(f"env-{env}"), run.step("deploy", env) as step:
-                    pillar = {**(conf.get("pillar") or {}), "release": built["release"], "env": env,
-                              "mode": "volatile", "kit": built["tarball"], "change": event["change"],
-                              "patchset": event["patchset"], "project": event["project"]}
-                    ok, report = self.orchestrate(conf["orchestrate"], conf.get("saltenv") or "base", pillar)
-                    step["ok"] = ok
+                with self._lock(f"env-{env}"):
+                    with run.step("publish", env):
+                        self.store.publish(built["release"], env, by=f"gerrit:{event['who'] or 'unknown'}")
+                    with run.step("deploy", env) as step:
+                        pillar = {**(conf.get("pillar") or {}), "release": built["release"], "env": env,
+                                  "mode": "bootstrap", "kit": built["tarball"], "change": event["change"],
+                                  "patchset": event["patchset"], "project": event["project"]}
+                        ok, report = self.orchestrate(conf["orchestrate"], saltenv, pillar)
+                        step["ok"] = ok
             finally:
                 if conf.get("teardown"):
                     with run.step("teardown", env):
-                        self.orchestrate(conf["teardown"], conf.get("saltenv") or "base",
+                        self.orchestrate(conf["teardown"], saltenv,
                                          {"release": built["release"], "env": env, "mode": "teardown"})
         except ReleaseTrainError as err:
             ok, report = False, str(err)

@@ -246,7 +246,7 @@ class Store:
         return {"release": release, "env": env, "tree": self.config.env_tree(env), "previous": previous, "time": record["time"]}
 
     def promote(self, release, to, by, force=False):
-        self.config.check_env(to)
+        self.config.check_chain_env(to)
         chain = list(self.config.environments)
         position = chain.index(to)
         self.show(release)
@@ -283,7 +283,7 @@ class Store:
 
     def status(self, limit=20):
         environments = {}
-        for env in self.config.environments:
+        for env in self.config.all_environments:
             current = self.current(env)
             last = next(
                 (r for r in reversed(self.history(env)) if r.get("action") in SWITCHING_ACTIONS),

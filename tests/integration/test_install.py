@@ -52,6 +52,6 @@ def test_salt_run_finds_the_runner_in_a_fresh_venv_without_runner_dirs(wheel, tm
                             capture_output=True, text=True, check=False, cwd=str(tmp_path))
     assert result.returncode == 0, result.stdout + result.stderr[-2000:]
     status = json.loads(result.stdout)
-    assert set(status["environments"]) == {"test", "staging", "production"}
+    assert set(status["environments"]) == {"test", "staging", "production", "volatile"}
     paths = subprocess.run([str(venv / "bin" / "releasetrain", ), "paths"], capture_output=True, text=True, check=True)
     assert f"_runners: {venv}/lib/python{sys.version_info.major}.{sys.version_info.minor}/site-packages/releasetrain/tree/_runners" in paths.stdout

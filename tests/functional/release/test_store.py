@@ -296,3 +296,16 @@ def subprocess_pid_that_has_exited():
     process = subprocess.Popen(["true"])
     process.wait()
     return process.pid
+
+
+def test_volatile_environments_take_candidates_but_are_outside_the_chain(config, two_releases):
+    store = two_releases
+    store.publish("r2", "volatile", by="gerrit")
+    assert store.current("volatile") == "r2"
+    with pytest.raises(ReleaseTrainError, match="'volatile' is a volatile environment"):
+        store.promote("r2", "volatile", by="a")
+    with pytest.raises(StoreError, match="not verified in 'test'"):
+        store.promote("r2", "staging", by="a")  # a volatile pass is no verification in the chain
+    assert set(store.status()["environments"]) == {"test", "staging", "production", "volatile"}
+    with pytest.raises(ReleaseTrainError, match="name an environment twice"):
+        rt_config.load({"releasetrain": {"environments": ["test"], "volatile_environments": ["test"]}})

@@ -6,6 +6,7 @@ import time
 
 import git
 import pytest
+import yaml
 
 from releasetrain import config as rt_config
 from releasetrain.pipeline import Pipeline
@@ -70,7 +71,7 @@ def test_forged_secretless_unknown_and_malformed_hooks_never_reach_the_pipeline(
 
 
 
-def test_patchset_created_leads_to_a_vote(running, event_listener, gerrit_rest, formula_repos, record_dir):
+def test_patchset_created_leads_to_a_vote(running, event_listener, gerrit_rest, formula_repos, record_dir, rt_paths):
     master = running()
     event = candidate_event(formula_repos["formula"])
     assert post_hook(master, event).status_code == 200
@@ -81,8 +82,12 @@ def test_patchset_created_leads_to_a_vote(running, event_listener, gerrit_rest, 
     assert reviews[0]["auth"] == basic("releasetrain", "http-pw")
     assert reviews[0]["body"]["labels"] == {"Verified": 1}
     assert "PASSED" in reviews[0]["body"]["message"] and revision[:12] in reviews[0]["body"]["message"]
-    deployed = [json.loads(p.read_text()) for p in record_dir.glob("volatile-12345-3--*.json")]
-    assert [d["mode"] for d in deployed] == ["volatile"]
+    deployed = [json.loads(p.read_text()) for p in record_dir.glob("volatile--*.json")]
+    assert [d["mode"] for d in deployed] == ["bootstrap"]
+    served = yaml.safe_load((rt_paths["store"] / "envs" / "volatile" / ".releasetrain.yml").read_text())
+    assert served["release"] == deployed[0]["release"]
+    candidate_pin = next(r for r in served["repos"] if r["name"] == "openstack-formula")
+    assert candidate_pin["sha"] == revision and candidate_pin["ref"] == event["patchSet"]["ref"]
 
     (record_dir / "fail").write_text("")
     failing = candidate_event(formula_repos["formula"], change=12346, patchset=1)
