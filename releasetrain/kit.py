@@ -31,8 +31,12 @@ class Member:
 
 
 def members_from_archive(stream, pin):
-    """Read a ``git archive`` tar stream into kit members placed under ``pin.path``."""
+    """Read a ``git archive`` tar stream into kit members placed under ``pin.path``.
+
+    Returns the members and the folders of the archive that hold nothing.
+    """
     members = []
+    folders = set()
     with tarfile.open(fileobj=stream, mode="r|") as archive:
         for info in archive:
             if info.name == "pax_global_header" or info.type == tarfile.XGLTYPE:
@@ -42,7 +46,8 @@ def members_from_archive(stream, pin):
                 continue
             path = relative if pin.path == "." else posixpath.join(pin.path, relative)
             if info.isdir():
-                continue  # directories are derived from file paths, so empty ones vanish as in git
+                folders.add(path)  # the kit derives folders from file paths; empty ones are reported
+                continue
             if info.issym():
                 _check_symlink(path, info.linkname, pin)
                 members.append(Member(path, tarfile.SYMTYPE, target=info.linkname))
@@ -51,7 +56,13 @@ def members_from_archive(stream, pin):
                 members.append(Member(path, tarfile.REGTYPE, executable=bool(info.mode & 0o100), data=data))
             else:
                 raise ManifestError(f"{path} is neither a file, a folder nor a symlink", pin.name)
-    return members
+    parents = {posixpath.dirname(member.path) for member in members}
+    filled = set()
+    for parent in parents:
+        while parent and parent not in filled:
+            filled.add(parent)
+            parent = posixpath.dirname(parent)
+    return members, sorted(folders - filled)
 
 
 def _check_symlink(path, target, pin):

@@ -84,15 +84,8 @@ class Mirror:
         return {"subject": commit.summary, "date": commit.committed_datetime.isoformat(), "time": commit.committed_date}
 
     def archive(self, sha, subdir=""):
-        """A tar stream of the tree at ``sha`` (or of ``subdir`` in it), as a Popen."""
+        """A tar stream of the tree at ``sha`` (or of ``subdir`` in it), as a GitPython AutoInterrupt."""
         treeish = f"{sha}:{subdir}" if subdir else sha
-        if subdir:
-            try:
-                kind = self.repo.git.cat_file("-t", treeish)
-            except git.GitCommandError:
-                kind = None
-            if kind != "tree":
-                return None
         return self.repo.git.archive("--format=tar", treeish, as_process=True)
 
     def gitlinks(self, sha, subdir=""):

@@ -5,6 +5,9 @@ import hashlib
 import json
 import logging
 import os
+import tarfile
+
+import git
 
 from releasetrain import manifest as manifest_mod
 from releasetrain.errors import ManifestError
@@ -68,22 +71,32 @@ def _export_all(config, manifest, release, emit):
 def _export(mirror, pin):
     fetched = mirror.ensure(pin)
     info = mirror.commit_info(pin.sha)
-    links = mirror.gitlinks(pin.sha, pin.subdir)
-    if links:
-        raise ManifestError(
-            f"holds a submodule at {links[0]}; list that repo in the manifest with its own SHA instead", pin.name
-        )
     process = mirror.archive(pin.sha, pin.subdir)
-    if process is None:
-        raise ManifestError(f"subdir {pin.subdir!r} is not a folder at {pin.sha[:12]}", pin.name)
     try:
-        members = members_from_archive(process.stdout, pin)
+        members, empty_dirs = members_from_archive(process.stdout, pin)
+    except tarfile.ReadError:
+        members, empty_dirs = None, []  # git wrote nothing: the tree-ish is not a folder
     finally:
         # tarfile stops at the first end-of-archive block; closing the pipe before git has written
         # the rest of its padding kills it with SIGPIPE (exit -13), a failure that comes and goes with load
         process.stdout.read()
         process.stdout.close()
-        process.wait()
+        try:
+            process.wait()
+            failed = None
+        except git.GitCommandError as err:
+            failed = err
+    if failed is not None or members is None:
+        if pin.subdir:
+            raise ManifestError(f"subdir {pin.subdir!r} is not a folder at {pin.sha[:12]}", pin.name)
+        raise ManifestError(f"git archive of {pin.sha[:12]} failed: {failed}", pin.name)
+    if empty_dirs:
+        # git stores no empty folders, so an empty one in the archive is a submodule (or a hand-made empty tree)
+        links = mirror.gitlinks(pin.sha, pin.subdir)
+        if links:
+            raise ManifestError(
+                f"holds a submodule at {links[0]}; list that repo in the manifest with its own SHA instead", pin.name
+            )
     if any(member.path == METADATA_NAME for member in members):
         raise ManifestError(f"its tree has a {METADATA_NAME}, which the kit reserves for its own metadata", pin.name)
     return members, info, fetched
