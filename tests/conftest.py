@@ -1,6 +1,9 @@
 """Shared pytest configuration for the three layers (unit, functional, integration)."""
 
 import logging
+import os
+
+import pytest
 
 pytest_plugins = ["tests.support.salt_master", "tests.support.fixtures", "tests.support.lab"]
 
@@ -8,3 +11,24 @@ pytest_plugins = ["tests.support.salt_master", "tests.support.fixtures", "tests.
 # pytest's capture stream after pytest has closed it, printing "Logging error"
 # tracebacks at exit. The records are already in the test logs; drop the noise.
 logging.raiseExceptions = False
+
+REGION_ENV = "RELEASETRAIN_REGION_TESTS"
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--region",
+        action="store_true",
+        default=os.environ.get(REGION_ENV) == "1",
+        help=f"also run the full OpenStack region tests in the lab (tens of minutes; or {REGION_ENV}=1)",
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    """Full-region tests install OpenStack on four lab nodes: opt-in, so the default suite stays short."""
+    if config.getoption("--region"):
+        return
+    skip = pytest.mark.skip(reason=f"full OpenStack region test: run with `./run test --region` or {REGION_ENV}=1")
+    for item in items:
+        if item.get_closest_marker("region"):
+            item.add_marker(skip)
