@@ -76,9 +76,26 @@ def _apply_all_stages(lab_region):
             futures = {name: pool.submit(_apply, lab_region, name, stage["sls"]) for name in targets}
         for name, future in futures.items():
             results[(stage["name"], name)] = future.result()
-            failed = {sid: r["comment"] for sid, r in results[(stage["name"], name)].items() if not r["result"]}
-            assert not failed, f"stage {stage['name']} on {name} failed: {json.dumps(failed, indent=1)[:4000]}"
+            failed = {sid: r for sid, r in results[(stage["name"], name)].items() if not r["result"]}
+            comments = {sid: r["comment"] for sid, r in failed.items()}
+            assert not failed, (
+                f"stage {stage['name']} on {name} failed: {json.dumps(comments, indent=1)[:4000]}"
+                f"{_service_diagnostics(lab_region, name, failed)}"
+            )
     return results
+
+
+def _service_diagnostics(lab_region, node_name, failed):
+    """The journal and log tail of every service whose state failed."""
+    report = []
+    for state_id, result in failed.items():
+        if state_id.startswith("service_|-"):
+            service = result.get("name") or state_id.split("_|-")[2]
+            project = service.split("-")[0]
+            journal = lab_region.run_in(node_name, "journalctl", "--no-pager", "-n", "25", "-u", service, check=False)
+            log = lab_region.run_in(node_name, "sh", "-c", f"tail -n 25 /var/log/{project}/{service}.log", check=False)
+            report.append(f"\n--- {service} journal:\n{journal.stdout}\n--- {service} log:\n{log.stdout}")
+    return "".join(report)[-6000:]
 
 
 @pytest.fixture(scope="module")
