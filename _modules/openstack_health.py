@@ -72,7 +72,7 @@ def _agents(hosts, openrc, timeout):
     return results
 
 
-def check(endpoints=None, services=None, agents=None, openrc="/root/admin-openrc", timeout=5):
+def check(endpoints=None, services=None, agents=None, openrc="/root/admin-openrc", timeout=10):
     """
     Check this node and say whether it is healthy.
 

@@ -44,6 +44,8 @@ DEFAULTS = {
     "batch": "25%",  # compute batch size: a count ("5") or a share ("25%")
     "network_batch": 1,  # network nodes upgraded this many at a time
     "timeout": 120,  # seconds a step waits for a silent minion
+    "gate_wait": 300,  # seconds a health gate keeps asking before it fails (services take time to come up)
+    "gate_interval": 10,
     # Shell commands run on the first controller; "{host}", "{release}",
     # "{env}", "{path}" are filled in.  An empty value skips the command.
     "openrc": "/root/admin-openrc",  # sourced before OpenStack CLI commands
@@ -259,6 +261,8 @@ class _Planner:
                 "render": list(render),
                 "sync": list(sync),
                 "timeout": self.conf["timeout"],
+                "gate_wait": self.conf["gate_wait"],
+                "gate_interval": self.conf["gate_interval"],
                 "openrc": self.conf.get("openrc") or "",
             }
         )
@@ -511,22 +515,40 @@ def apply_states(step, call, test):
     return results
 
 
+def _probe(step, probe, call):
+    """One round of a probe: (node -> checks, first problem as (node, reason) or None)."""
+    report, problem = {}, None
+    raw = call(probe["nodes"], "openstack_health.check", [], probe["checks"])
+    for node, outcome in _returns(raw, probe["nodes"]).items():
+        if outcome is None:
+            problem = problem or (node, "health gate: no answer from the minion")
+            continue
+        ret = outcome[0]
+        if not isinstance(ret, dict) or "healthy" not in ret:
+            problem = problem or (node, f"health gate: openstack_health.check returned {ret!r}")
+            continue
+        report[node] = ret["checks"]
+        if not ret["healthy"]:
+            bad = "; ".join(f"{c['name']}: {c['detail']}" for c in ret["checks"] if not c["ok"])
+            problem = problem or (node, f"health gate: {bad}")
+    return report, problem
+
+
 def health_gate(step, call):
-    """Run the step's health probes; returns node -> checks, halts on the first unhealthy node."""
+    """Ask the step's probes until every node is healthy or ``gate_wait`` runs out; node -> checks."""
     report = {}
+    deadline = time.monotonic() + float(step.get("gate_wait", 0))
     for probe in step["gate"]:
-        nodes = probe["nodes"]
-        raw = call(nodes, "openstack_health.check", [], probe["checks"])
-        for node, outcome in _returns(raw, nodes).items():
-            if outcome is None:
-                raise StepFailed(step["stage"], node, "health gate: no answer from the minion")
-            ret = outcome[0]
-            if not isinstance(ret, dict) or "healthy" not in ret:
-                raise StepFailed(step["stage"], node, f"health gate: openstack_health.check returned {ret!r}")
-            report.setdefault(node, []).extend(ret["checks"])
-            if not ret["healthy"]:
-                bad = "; ".join(f"{c['name']}: {c['detail']}" for c in ret["checks"] if not c["ok"])
-                raise StepFailed(step["stage"], node, f"health gate: {bad}")
+        while True:
+            checks, problem = _probe(step, probe, call)
+            if not problem:
+                break
+            if time.monotonic() + float(step.get("gate_interval", 10)) > deadline:
+                waited = f" (still failing after {step.get('gate_wait', 0)} s)" if step.get("gate_wait") else ""
+                raise StepFailed(step["stage"], problem[0], problem[1] + waited)
+            time.sleep(float(step.get("gate_interval", 10)))
+        for node, node_checks in checks.items():
+            report.setdefault(node, []).extend(node_checks)
     return report
 
 

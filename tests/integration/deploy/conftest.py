@@ -163,6 +163,8 @@ def deploy_settings(region_paths, health_endpoint):
         "stages": {stage: ["trace"] for stage in STAGES},
         "batch": "25%",
         "openrc": "",
+        "gate_wait": 4,  # the sick-node test waits this long before the gate fails
+        "gate_interval": 1,
         "commands": {
             "upgrade_checks": ["nova-status upgrade check"],  # not installed here: skipped
             "backup": 'mkdir -p "$(dirname {path})" && echo dump of {release} > {path}',
