@@ -137,10 +137,14 @@ def test_token_issue(converged_region):
 def test_image_create_from_a_small_file(converged_region):
     lab = converged_region["lab"]
     lab.run_in("ctl01", "sh", "-c", "head -c 1048576 /dev/zero > /root/tiny.img")
-    image = _openstack(lab, "image", "create", "--file", "/root/tiny.img", "--disk-format", "raw",
-                       "--container-format", "bare", "--public", "releasetrain-tiny")
-    assert image["status"] == "active"
-    assert image["size"] == 1048576
+    created = _openstack(lab, "image", "create", "--file", "/root/tiny.img", "--disk-format", "raw",
+                         "--container-format", "bare", "--public", "releasetrain-tiny")
+
+    def active():  # the client returns the image as created, before its upload settles
+        image = _openstack(lab, "image", "show", created["id"])
+        assert image["status"] == "active" and image["size"] == 1048576, image
+
+    _eventually(active, timeout=120, interval=5)
 
 
 def test_compute_service_list_shows_both_computes_up(converged_region):
