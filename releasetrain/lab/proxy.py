@@ -23,8 +23,12 @@ class ProxyDirs:
         self.log = os.path.join(self.state, "console.log")
 
 
-def ensure(dirs, address, port, timeout=20.0):
-    """Start apt-cacher-ng on ``address:port`` unless ours already runs there."""
+def ensure(dirs, address, port, mirror, timeout=20.0):
+    """Start apt-cacher-ng on ``address:port`` unless ours already runs there.
+
+    Debian archive requests go to ``mirror`` (the host's own): the package's
+    default backend, used when ``backends_debian`` is empty, may not resolve.
+    """
     if running(dirs):
         return read_pid(dirs)
     for path in (dirs.state, dirs.cache):
@@ -40,6 +44,7 @@ def ensure(dirs, address, port, timeout=20.0):
         f"PidFile={dirs.state}/acng.pid",
         f"BindAddress={address}",
         f"Port={port}",
+        f"Remap-debrep=file:deb_mirror*.gz /debian ; {mirror.rstrip('/')}/",
     ]
     with open(dirs.log, "ab") as log:
         proc = subprocess.Popen(  # pylint: disable=consider-using-with

@@ -44,7 +44,10 @@ def up(settings, master_opts, topology_path=None, wait=True, log=print):
         base_root = image.ensure(settings, log=log)
         for net in topo.networks:
             network.ensure_bridge(topo, net)
-        proxy.ensure(proxy.ProxyDirs(settings.state_dir, settings.cache_dir), topo.master_address, settings.proxy_port)
+        proxy.ensure(
+            proxy.ProxyDirs(settings.state_dir, settings.cache_dir), topo.master_address, settings.proxy_port,
+            settings.mirror,
+        )
         master_pub = _read(os.path.join(master_opts["pki_dir"], "master.pub"))
         for node in topo.nodes:
             dirs = nodes.NodeDirs(settings.state_dir, node)

@@ -91,3 +91,16 @@ def test_apt_reaches_debian_only_through_the_proxy(lab_region):
     assert "bookworm" in result.stdout
     policy = lab_region.run_in("net01", "apt-cache", "policy", "iputils-ping").stdout
     assert "bookworm" in policy
+
+
+def test_a_package_not_in_the_proxy_cache_is_fetched_from_the_hosts_mirror(lab_region):
+    """The proxy must send archive downloads to the host's own mirror, not to a default it cannot resolve."""
+    import shutil
+
+    cached = os.path.join(lab_region.settings.cache_dir, "apt-cacher-ng", "debrep", "pool", "main", "h", "hello")
+    shutil.rmtree(cached, ignore_errors=True)
+    lab_region.run_in("cmp02", "apt-get", "update", "-q", check=False, timeout=300)
+    result = lab_region.run_in("cmp02", "bash", "-c", "cd /tmp && apt-get download -q hello && ls hello_*.deb",
+                               check=False, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert os.path.isdir(cached), "the download did not go through the lab's proxy cache"
