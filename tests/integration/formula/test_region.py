@@ -22,7 +22,7 @@ from releasetrain.lab import nodes
 from releasetrain.loader import tree_path
 from tests.functional.formula.conftest import make_secrets
 
-pytestmark = [pytest.mark.lab, pytest.mark.slow]
+pytestmark = [pytest.mark.lab, pytest.mark.slow, pytest.mark.region]
 
 NODE_SALT_CALL = "/opt/salt/bin/salt-call"
 NODE_FORMULA = "/srv/releasetrain-formula"
