@@ -50,14 +50,19 @@ def _openstack_json(command, openrc, timeout):
     return json.loads(ret["stdout"] or "[]")
 
 
-def _agents(hosts, openrc, timeout):
-    """Nova compute services are up and Neutron agents alive (on ``hosts``, or everywhere)."""
+AGENT_QUERIES = {
+    "nova": ("openstack compute service list", lambda row: row.get("State") == "up"),
+    "neutron": ("openstack network agent list", lambda row: row.get("Alive") in (True, ":-)")),
+}
+
+
+def _agents(hosts, kinds, openrc, timeout):
+    """Nova services up and Neutron agents alive; each of ``hosts`` must run some of each kind."""
     results = []
-    queries = (
-        ("agents:nova", "openstack compute service list", "Host", lambda row: row.get("State") == "up"),
-        ("agents:neutron", "openstack network agent list", "Host", lambda row: row.get("Alive") in (True, ":-)")),
-    )
-    for name, command, host_key, is_up in queries:
+    host_key = "Host"
+    for kind in kinds:
+        name = f"agents:{kind}"
+        command, is_up = AGENT_QUERIES[kind]
         try:
             rows = _openstack_json(command, openrc, timeout)
         except ValueError as err:
@@ -65,7 +70,7 @@ def _agents(hosts, openrc, timeout):
             continue
         rows = [row for row in rows if not hosts or row.get(host_key) in hosts]
         down = sorted({f"{row.get(host_key)}/{row.get('Binary')}" for row in rows if not is_up(row)})
-        missing = sorted(set(hosts or ()) - {row.get(host_key) for row in rows}) if name == "agents:nova" else []
+        missing = sorted(set(hosts or ()) - {row.get(host_key) for row in rows})
         ok = not down and not missing
         detail = f"{len(rows)} up" if ok else f"down: {', '.join(down) or '-'}; missing: {', '.join(missing) or '-'}"
         results.append(_result(name, ok, detail))
@@ -82,9 +87,10 @@ def check(endpoints=None, services=None, agents=None, openrc="/root/admin-openrc
     services
         Service names that must be running (``service.status``).
     agents
-        ``True`` or ``{"hosts": [...]}``: Nova compute services up and Neutron
-        agents alive (on those hosts), asked through the ``openstack`` CLI with
-        ``openrc`` sourced; run it on a controller.
+        ``True`` or ``{"hosts": [...], "kinds": ["nova", "neutron"]}``: Nova
+        services up and Neutron agents alive (each host listed must run some),
+        asked through the ``openstack`` CLI with ``openrc`` sourced; run it on
+        a controller.
 
     Returns ``{"healthy": bool, "checks": [{"name", "ok", "detail"}, ...]}``.
 
@@ -101,6 +107,7 @@ def check(endpoints=None, services=None, agents=None, openrc="/root/admin-openrc
     for name in services or []:
         checks.append(_service(name))
     if agents:
-        hosts = agents.get("hosts") if isinstance(agents, dict) else None
-        checks.extend(_agents(hosts or [], openrc, max(timeout, 30)))
+        spec = agents if isinstance(agents, dict) else {}
+        kinds = spec.get("kinds") or list(AGENT_QUERIES)
+        checks.extend(_agents(spec.get("hosts") or [], kinds, openrc, max(timeout, 30)))
     return {"healthy": all(item["ok"] for item in checks), "checks": checks}

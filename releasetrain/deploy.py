@@ -235,8 +235,11 @@ class _Planner:
                 nodes = list(self.members.get(where) or [])
             checks = dict(probe.get("checks") or {})
             if checks.get("agents") is True:
-                checks["agents"] = {"hosts": list(batch) if stage in ("compute", "neutron_network") else []}
-            if checks.get("agents"):
+                # network nodes run only Neutron agents; a compute runs nova-compute and a Neutron agent
+                kinds = {"neutron_network": ["neutron"], "compute": ["nova", "neutron"]}
+                hosts = list(batch) if stage in kinds else []  # smoke: every agent everywhere
+                checks["agents"] = {"hosts": hosts, "kinds": kinds.get(stage, ["nova", "neutron"])}
+            if "agents" in checks:
                 checks.setdefault("openrc", self.conf.get("openrc") or "")
             if nodes and checks:
                 resolved.append({"nodes": nodes, "checks": checks})

@@ -122,7 +122,14 @@ def test_each_compute_is_disabled_before_its_batch_and_enabled_after():
 def test_health_gates_cover_the_batch_and_ask_the_controller_about_its_agents():
     batch = plan("upgrade")["steps"][4]
     assert batch["gate"][0] == {"nodes": ["cmp01", "cmp02"], "checks": {"services": ["libvirtd", "nova-compute", "neutron-linuxbridge-agent"]}}
-    assert batch["gate"][1] == {"nodes": ["ctl01"], "checks": {"agents": {"hosts": ["cmp01", "cmp02"]}, "openrc": "/root/admin-openrc"}}
+    assert batch["gate"][1] == {
+        "nodes": ["ctl01"],
+        "checks": {"agents": {"hosts": ["cmp01", "cmp02"], "kinds": ["nova", "neutron"]}, "openrc": "/root/admin-openrc"},
+    }
+    network = plan("upgrade")["steps"][3]
+    assert network["gate"][1]["checks"]["agents"] == {"hosts": ["net01"], "kinds": ["neutron"]}
+    smoke = plan("upgrade")["steps"][-1]
+    assert smoke["gate"][0]["checks"]["agents"] == {"hosts": [], "kinds": ["nova", "neutron"]}
     controller = plan("upgrade")["steps"][1]
     assert {node for probe in controller["gate"] for node in probe["nodes"]} == {"ctl01"}
     assert "keystone" in str(controller["gate"])
