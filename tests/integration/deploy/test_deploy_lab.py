@@ -17,7 +17,7 @@ import yaml
 
 from releasetrain.loader import tree_path
 
-pytestmark = [pytest.mark.lab, pytest.mark.slow]
+pytestmark = [pytest.mark.lab, pytest.mark.region, pytest.mark.slow]
 
 OPENRC = "/root/admin-openrc"
 
