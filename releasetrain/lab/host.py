@@ -75,3 +75,12 @@ def mount_points():
         for line in handle:
             points.append(line.split()[4].replace("\\040", " "))
     return points
+
+
+def read_pid_file(path):
+    """The pid a lab process recorded in ``path``, or None when there is none."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return int(handle.read().strip())
+    except (OSError, ValueError):
+        return None

@@ -134,11 +134,7 @@ def boot(dirs, topology, node):
 
 
 def read_pid(dirs):
-    try:
-        with open(dirs.pid, encoding="utf-8") as handle:
-            return int(handle.read().strip())
-    except (OSError, ValueError):
-        return None
+    return host.read_pid_file(dirs.pid)
 
 
 def running(dirs):
