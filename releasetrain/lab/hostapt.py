@@ -6,14 +6,24 @@ import re
 SOURCES = "/etc/apt/sources.list"
 SOURCES_DIR = "/etc/apt/sources.list.d"
 FALLBACK = "http://deb.debian.org/debian"
+SECURITY_FALLBACK = "http://deb.debian.org/debian-security"
 
 
 def debian_mirror(sources=SOURCES, sources_dir=SOURCES_DIR):
     """The first enabled ``deb`` URI of the main Debian archive (not security)."""
+    return _first(sources, sources_dir, security=False) or FALLBACK
+
+
+def security_mirror(sources=SOURCES, sources_dir=SOURCES_DIR):
+    """The first enabled ``deb`` URI of Debian's security archive."""
+    return _first(sources, sources_dir, security=True) or SECURITY_FALLBACK
+
+
+def _first(sources, sources_dir, security):
     for uri in _uris(sources, sources_dir):
-        if uri.startswith(("http://", "https://", "file:/")) and "security" not in uri:
+        if uri.startswith(("http://", "https://", "file:/")) and ("security" in uri) == security:
             return uri.rstrip("/")
-    return FALLBACK
+    return None
 
 
 def _uris(sources, sources_dir):

@@ -61,6 +61,7 @@ def recipe(settings):
         "version": RECIPE_VERSION,
         "suite": settings.suite,
         "mirror": settings.mirror,
+        "security_mirror": settings.security_mirror,
         "salt": settings.salt_version,
         "packages": list(PACKAGES),
         "masked": list(MASKED_UNITS),
@@ -176,7 +177,8 @@ def _configure(settings, rootfs):
     _write(
         rootfs,
         "/etc/apt/sources.list",
-        f"deb {settings.mirror} {suite} main\ndeb {settings.mirror} {suite}-updates main\n",
+        f"deb {settings.mirror} {suite} main\ndeb {settings.mirror} {suite}-updates main\n"
+        f"deb {settings.security_mirror} {suite}-security main\n",
     )
     _write(rootfs, "/etc/systemd/system/salt-minion.service", MINION_UNIT)
     wants = os.path.join(rootfs, "etc/systemd/system/multi-user.target.wants")

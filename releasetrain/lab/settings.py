@@ -11,6 +11,9 @@ Keys (all optional):
     cache; kept across labs so a warm ``lab.up`` downloads nothing.
 ``mirror`` (the host's own Debian mirror, read from ``/etc/apt/sources.list*``)
     The Debian archive for debootstrap and for the nodes' apt sources.
+``security_mirror`` (the host's Debian security archive, or ``http://deb.debian.org/debian-security``)
+    The nodes' source of ``<suite>-security``: most OpenStack packages have
+    two versions in bookworm, the point release and the security update.
 ``suite`` (``bookworm``)
     The Debian release of the nodes.
 ``proxy_port`` (``3148``)
@@ -32,6 +35,7 @@ DEFAULTS = {
     "state_dir": "/var/lib/releasetrain/lab",
     "cache_dir": "/var/cache/releasetrain/lab",
     "mirror": None,
+    "security_mirror": None,
     "suite": "bookworm",
     "proxy_port": 3148,
     "boot_timeout": 180,
@@ -44,6 +48,7 @@ class Settings:
     state_dir: str
     cache_dir: str
     mirror: str
+    security_mirror: str
     suite: str
     proxy_port: int
     boot_timeout: float
@@ -68,6 +73,7 @@ def make(**overrides):
             state_dir=os.path.abspath(values["state_dir"]),
             cache_dir=os.path.abspath(values["cache_dir"]),
             mirror=values["mirror"] or hostapt.debian_mirror(),
+            security_mirror=values["security_mirror"] or hostapt.security_mirror(),
             suite=str(values["suite"]),
             proxy_port=int(values["proxy_port"]),
             boot_timeout=float(values["boot_timeout"]),

@@ -104,3 +104,12 @@ def test_a_package_not_in_the_proxy_cache_is_fetched_from_the_hosts_mirror(lab_r
                                check=False, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     assert os.path.isdir(cached), "the download did not go through the lab's proxy cache"
+
+
+def test_nodes_see_both_versions_of_the_openstack_packages(lab_region):
+    """bookworm-security comes through the proxy too, so a release can pin the point
+    release or the security update of a package (keystone has both)."""
+    lab_region.run_in("cmp01", "apt-get", "update", "-q", check=False, timeout=300)
+    madison = lab_region.run_in("cmp01", "apt-cache", "madison", "keystone").stdout
+    suites = {line.split("|")[2].split()[1] for line in madison.splitlines() if line.count("|") >= 2}
+    assert {"bookworm/main", "bookworm-security/main"} <= suites, madison

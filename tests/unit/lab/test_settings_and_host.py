@@ -28,6 +28,8 @@ def test_mirror_from_deb822_sources(tmp_path):
     )
     mirror = hostapt.debian_mirror(str(tmp_path / "none"), str(tmp_path / "sources.list.d"))
     assert mirror == "http://mirror.example/debian"
+    security = hostapt.security_mirror(str(tmp_path / "none"), str(tmp_path / "sources.list.d"))
+    assert security == "http://mirror.example/debian-security"
 
 
 def test_mirror_from_one_line_sources(tmp_path):
@@ -40,3 +42,4 @@ def test_mirror_from_one_line_sources(tmp_path):
 
 def test_mirror_falls_back_to_deb_debian_org(tmp_path):
     assert hostapt.debian_mirror(str(tmp_path / "a"), str(tmp_path / "b")) == hostapt.FALLBACK
+    assert hostapt.security_mirror(str(tmp_path / "a"), str(tmp_path / "b")) == hostapt.SECURITY_FALLBACK
