@@ -153,6 +153,15 @@ def test_versions_are_pinned_from_pillar(formula_minion):
     assert "python3-openstackclient" in pkgs  # dependencies stay unpinned
 
 
+def test_moving_a_pin_restarts_the_services(formula_minion):
+    """A package upgrade (a release moving its pin) restarts the component's services."""
+    states = formula_minion("debian-12").show_sls("openstack.nova.controller")
+    for state_id in ("nova-controller-service-service-running-nova-conductor",
+                     "nova-controller-service-service-running-nova-scheduler"):
+        watch = state_args(states[state_id])["watch"]
+        assert {"pkg": "nova-controller-package-pkg-installed"} in watch, watch
+
+
 def test_roles_grain_selects_the_stages(formula_minion):
     minion = formula_minion("debian-12", minion_id="cmp01", roles=["compute"])
     retcode, top = minion.call("state.show_top")
