@@ -8,18 +8,25 @@ not exist: the upgrade halts in the compute stage naming cmp02, with the
 controllers, the network node and cmp01 already upgraded and healthy.  r3 fixes
 the pillar; the re-run completes, every node runs the security versions and the
 new option, a token issued before the re-run and one issued after both work,
-and r3 is promoted to staging because it is verified in test.
+and r3 is promoted to staging because it is verified in test.  Last, a change-merged
+event at salt-api's webhook takes a new kit commit through the pipeline to a release
+deployed and verified in test.
 """
 
 import json
 import shutil
 import subprocess
 import time
+from types import SimpleNamespace
 
 import pytest
 import yaml
+from pytestshellutils.utils import ports
 
+from releasetrain import config as rt_config
 from releasetrain.loader import tree_path
+from releasetrain.pipeline import Pipeline
+from tests.integration.gerrit.conftest import PROJECT, SECRET, post_hook, recorded
 
 pytestmark = [pytest.mark.lab, pytest.mark.region, pytest.mark.slow]
 
@@ -27,21 +34,35 @@ OPENRC = "/root/admin-openrc"
 
 
 @pytest.fixture(scope="session")
-def deploy_lab_store(tmp_path_factory):
-    return tmp_path_factory.mktemp("deploy-lab") / "store"
+def deploy_lab_dirs(tmp_path_factory):
+    """Where this module keeps its release store, its formula+pillar kit repo and the deploy-kit repo."""
+    base = tmp_path_factory.mktemp("deploy-lab")
+    return {"store": base / "store", "kit": base / "kit", "deploy_kit": base / "deploy-kit", "api_port": ports.get_unused_localhost_port()}
 
 
 @pytest.fixture(scope="session")
-def lab_master_overrides(deploy_lab_store):
-    """The lab master serves each environment's published tree, as ``releasetrain master-config`` says."""
-    envs = deploy_lab_store / "envs"
+def lab_master_overrides(deploy_lab_dirs):
+    """The lab master serves each environment's published tree, as ``releasetrain master-config`` says,
+    and runs the Gerrit train: salt-api's webhook, the reactors, the pipeline over the deploy-kit repo.
+    The chain is test then staging, so a merge deploys to test and waits for approval for staging."""
+    store = deploy_lab_dirs["store"]
+    envs = store / "envs"
     return {
-        "releasetrain": {"store": str(deploy_lab_store)},
+        "releasetrain": {
+            "store": str(store),
+            "environments": ["test", "staging"],
+            "gerrit": {"secret": SECRET, "projects": {PROJECT: {"repo": "kit", "branches": ["master"]}}},
+            "pipeline": {"deploy_kit": str(deploy_lab_dirs["deploy_kit"]), "settle": 0.5},
+        },
         "file_roots": {
             "base": [tree_path("orchestrate")],
             **{env: [str(envs / env / "states"), tree_path("orchestrate")] for env in ("test", "staging")},
         },
         "pillar_roots": {"test": [str(envs / "test" / "pillar")]},
+        "reactor": [{"salt/netapi/hook/gerrit*": [tree_path("reactor") + "/gerrit_hook.sls"]},
+                    {"releasetrain/gerrit/*": [tree_path("reactor") + "/gerrit_event.sls"]}],
+        "rest_cherrypy": {"port": deploy_lab_dirs["api_port"], "host": "127.0.0.1", "disable_ssl": True,
+                          "webhook_disable_auth": True},
     }
 
 
@@ -53,24 +74,24 @@ def _git(cwd, *args):
 
 
 @pytest.fixture(scope="module")
-def release(lab_region, deploy_lab_store, tmp_path_factory):
-    """``release(name, pillar_edit)``: package the formula and lab pillar (edited) and publish it to test."""
+def kit(lab_region, deploy_lab_dirs):
+    """``kit(name, pillar_edit, node_pillar)``: commit the formula and the lab pillar (edited) to the
+    kit repo; returns the commit."""
     from tests.functional.formula.conftest import make_secrets
 
+    store = deploy_lab_dirs["store"]
     for env in ("test", "staging"):  # the master made these folders; the store wants its symlinks there
-        tree = deploy_lab_store / "envs" / env
+        tree = store / "envs" / env
         if tree.is_dir() and not tree.is_symlink() and not any(p.is_file() for p in tree.rglob("*")):
             shutil.rmtree(tree)
-    src = tmp_path_factory.mktemp("deploy-lab-kit")
     secrets = make_secrets()
-    run = lab_region.salt_run_cli
+    repo = deploy_lab_dirs["kit"]
 
-    def _release(name, edit=None, node_pillar=None):
-        kit = src / "kit"
-        shutil.rmtree(kit / "states", ignore_errors=True)
-        shutil.rmtree(kit / "pillar", ignore_errors=True)
-        shutil.copytree(tree_path("states"), kit / "states", ignore=shutil.ignore_patterns("__pycache__"))
-        pillar = kit / "pillar"
+    def _commit(name, edit=None, node_pillar=None):
+        shutil.rmtree(repo / "states", ignore_errors=True)
+        shutil.rmtree(repo / "pillar", ignore_errors=True)
+        shutil.copytree(tree_path("states"), repo / "states", ignore=shutil.ignore_patterns("__pycache__"))
+        pillar = repo / "pillar"
         shutil.copytree(tree_path("pillar") + "/openstack", pillar / "openstack")
         region = yaml.safe_load((pillar / "openstack" / "region" / "lab.sls").read_text())
         extra = {"openstack": {"secrets": secrets}}
@@ -83,14 +104,28 @@ def release(lab_region, deploy_lab_store, tmp_path_factory):
             (pillar / "openstack" / f"node_{node}.sls").write_text(yaml.safe_dump(data))
             top += f"  '{node}':\n    - openstack.node_{node}\n"
         (pillar / "top.sls").write_text(top)
-        if not (kit / ".git").exists():
-            _git(kit, "init", "-q", "-b", "main")
-        _git(kit, "add", "-A")
-        _git(kit, "commit", "-q", "--allow-empty", "-m", name)
-        manifest = src / f"{name}.yml"
-        manifest.write_text(json.dumps({"repos": [{"name": "kit", "url": str(kit), "sha": _git(kit, "rev-parse", "HEAD"), "path": "."}]}))
+        if not (repo / ".git").exists():
+            _git(repo, "init", "-q", "-b", "main")
+        _git(repo, "add", "-A")
+        _git(repo, "commit", "-q", "--allow-empty", "-m", name)
+        return _git(repo, "rev-parse", "HEAD")
+
+    return _commit
+
+
+def _manifest(deploy_lab_dirs, sha):
+    return {"repos": [{"name": "kit", "url": str(deploy_lab_dirs["kit"]), "sha": sha, "path": "."}]}
+
+
+@pytest.fixture(scope="module")
+def release(lab_region, kit, deploy_lab_dirs):
+    """``release(name, pillar_edit, node_pillar)``: package that kit commit and publish it to test."""
+
+    def _release(name, edit=None, node_pillar=None):
+        manifest = deploy_lab_dirs["kit"].parent / f"{name}.yml"
+        manifest.write_text(json.dumps(_manifest(deploy_lab_dirs, kit(name, edit, node_pillar))))
         for args in (("release.package", f"manifest={manifest}", f"release={name}"), ("release.publish", name, "env=test")):
-            ret = run.run(*args)
+            ret = lab_region.salt_run_cli.run(*args)
             assert ret.returncode == 0, ret.stdout + ret.stderr
 
     return _release
@@ -205,3 +240,40 @@ def test_fixed_release_upgrades_keeps_old_tokens_and_promotes(lab_region, releas
     assert _status(lab_region) | {"release": "r3", "verified": True} == _status(lab_region)
     promoted = lab_region.salt_run_cli.run("release.promote", "r3", "to=staging")
     assert promoted.returncode == 0, promoted.stdout
+
+
+def test_a_merged_change_goes_through_gerrit_to_the_lab_region(lab_region, kit, deploy_lab_dirs):
+    """change-merged at salt-api's webhook -> reactor -> pipeline: the deploy-kit repo pins the merged
+    commit, the release is packaged, published and deployed to test by deploy.region, verified there,
+    and waits for approval before staging (the last environment of this chain)."""
+    deploy_kit = deploy_lab_dirs["deploy_kit"]
+    deploy_kit.mkdir()
+    (deploy_kit / "manifest.yml").write_text(yaml.safe_dump(_manifest(deploy_lab_dirs, _git(deploy_lab_dirs["kit"], "rev-parse", "HEAD"))))
+    _git(deploy_kit, "init", "-q", "-b", "main")
+    _git(deploy_kit, "add", "-A")
+    _git(deploy_kit, "commit", "-q", "-m", "Deploy-kit: r3")
+    sha = kit("change 12399: services log at debug level again", _pin(1, debug=True))
+    event = recorded("change-merged.json")
+    event["change"]["number"] = 12399
+    event["patchSet"].update(ref="refs/changes/99/12399/1", revision=sha)
+    event.update(newRev=sha, eventCreatedOn=int(time.time()))
+
+    pipeline = Pipeline(rt_config.load(lab_region.master.config), orchestrate=None)
+    with lab_region.master.salt_api_daemon().started(start_timeout=120):
+        started = time.monotonic()
+        reply = post_hook(SimpleNamespace(api_url=f"http://127.0.0.1:{deploy_lab_dirs['api_port']}"), event)
+        assert reply.status_code == 200, reply.text
+        deadline = started + 3600
+        while True:
+            runs = [r for r in pipeline.status(limit=10)["runs"] if r.get("change") == 12399]
+            if runs and runs[-1]["result"] not in ("queued", "running") or time.monotonic() > deadline:
+                break
+            time.sleep(5)
+    print(f"\nchange-merged to verified in test: {time.monotonic() - started:.0f} s")
+    assert runs and runs[-1]["result"] == "awaiting-approval", runs
+    run = runs[-1]
+    assert run["envs"] == ["test"]
+    assert sha in _git(deploy_kit, "show", "HEAD:manifest.yml")
+    assert _status(lab_region) | {"release": run["release"], "verified": True} == _status(lab_region)
+    for node in ("ctl01", "cmp02"):
+        assert "debug = True" in lab_region.run_in(node, "cat", "/etc/nova/nova.conf").stdout, node
