@@ -135,8 +135,20 @@ def _deploy(lab_region, name):
     started = time.monotonic()
     pillar = json.dumps({"release": name, "env": "test"})
     ret = lab_region.salt_run_cli.run("state.orchestrate", "deploy.region", f"pillar={pillar}", _timeout=3600)
-    print(f"\ndeploy.region {name}: {time.monotonic() - started:.0f} s")
+    total = time.monotonic() - started
+    print(f"\ndeploy.region {name}: {total:.0f} s")
+    _print_step_times(ret.data, total)
     return ret
+
+
+def _print_step_times(data, total):
+    """Each step's wall time and share of the run (for bench/results/lab.md)."""
+    states = next(iter(((data or {}).get("data") or {}).values()), {}) if isinstance(data, dict) else {}
+    if not isinstance(states, dict):
+        return
+    for state in sorted((s for s in states.values() if isinstance(s, dict)), key=lambda s: s.get("__run_num__", 0)):
+        seconds = float(state.get("duration") or 0) / 1000
+        print(f"  {state.get('__id__', '?'):<48} {seconds:8.1f} s {100 * seconds / total:5.1f} %")
 
 
 def _openstack(lab_region, command):
