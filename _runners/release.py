@@ -16,9 +16,10 @@ Each environment's tree is ``<store>/envs/<env>``; list it in that saltenv's
 ``file_roots`` (``releasetrain master-config`` prints the snippet).
 """
 
+import contextlib
 import logging
 
-from releasetrain import compare, packaging, saltglue
+from releasetrain import compare, packaging, pipeline, saltglue
 from releasetrain.store import Store
 
 log = logging.getLogger(__name__)
@@ -101,10 +102,20 @@ def diff(old, new):
     return saltglue.run(__context__, lambda: compare.diff(saltglue.load_config(__opts__), str(old), str(new)))
 
 
+#: Actions that switch an environment's tree, and which argument names it.
+SWITCHES_ENV = {"publish": 1, "promote": 1, "rollback": 0}
+
+
 def _publishing(action, *args, **kwargs):
     def _act():
         store = _store()
-        with saltglue.MasterEvents(__opts__, "releasetrain/release") as emit:
+        # Not for verify: deploy.region calls it while the pipeline holds the lock.
+        held = None
+        if action in SWITCHES_ENV:
+            env = args[SWITCHES_ENV[action]]
+            store.config.check_env(env)
+            held = pipeline.env_lock(store.config, env)
+        with held or contextlib.nullcontext(), saltglue.MasterEvents(__opts__, "releasetrain/release") as emit:
             result = getattr(store, action)(*args, **kwargs)
             if action != "verify":
                 saltglue.refresh_fileserver(__opts__, result["env"])

@@ -50,6 +50,18 @@ DEFAULTS = {
 }
 
 
+def pipeline_lock(config, name, timeout=None):
+    """One of the pipeline's locks (``env-<env>``: a deployment to that environment is running)."""
+    return file_lock(os.path.join(config.store, "pipeline", f"{name}.lock"),
+                     config.lock_timeout if timeout is None else timeout, f"pipeline {name}")
+
+
+def env_lock(config, env, timeout=None):
+    """Held while ``env`` is being deployed; publish, promote and rollback by hand take it too,
+    so an operator cannot switch an environment's tree under a running deployment."""
+    return pipeline_lock(config, f"env-{env}", timeout)
+
+
 def pipeline_settings(config):
     section = (config.raw or {}).get("pipeline") or {}
     merged = {**DEFAULTS, **section}
@@ -108,8 +120,7 @@ class Pipeline:
 
     # -- bookkeeping -----------------------------------------------------------------
     def _lock(self, name, timeout=None):
-        return file_lock(os.path.join(self.dir, f"{name}.lock"),
-                         self.config.lock_timeout if timeout is None else timeout, f"pipeline {name}")
+        return pipeline_lock(self.config, name, timeout)
 
     def write_run(self, record):
         os.makedirs(self.dir, exist_ok=True)

@@ -9,7 +9,7 @@ import time
 import pytest
 import yaml
 
-from releasetrain import config as rt_config, packaging
+from releasetrain import config as rt_config, packaging, pipeline
 
 from tests.support.gitrepos import commit, snapshot, write_manifest
 
@@ -45,6 +45,24 @@ def test_promotion_chain_and_rollback_through_salt_run(salt_run, manifest_path):
     assert ok(salt_run.run("release.status"))["environments"]["staging"]["release"] == "2026.11.0"
     failed = salt_run.run("release.rollback", "env=staging")
     assert failed.returncode != 0 and "no earlier release" in failed.data["error"]
+
+
+def test_switching_an_env_by_hand_waits_for_its_running_deployment(make_master, manifest_path):
+    """The pipeline holds an environment's lock while it deploys there; publish, promote and
+    rollback by hand wait for it (lock_timeout) and then give up with one line, changing nothing."""
+    master = make_master(releasetrain={"lock_timeout": 1})
+    salt_run = master.salt_run_cli()
+    ok(salt_run.run("release.package", f"manifest={manifest_path}"))
+    with pipeline.env_lock(rt_config.load(master.config), "test"):
+        refused = salt_run.run("release.publish", "2026.11.0", "env=test")
+        rollback = salt_run.run("release.rollback", "env=test")
+        elsewhere = salt_run.run("release.publish", "2026.11.0", "env=staging")
+    for result in (refused, rollback):
+        assert result.returncode != 0
+        assert result.data["error"].startswith("pipeline env-test is locked by pid "), result.data
+    ok(elsewhere)
+    assert ok(salt_run.run("release.status"))["environments"]["test"]["release"] is None
+    ok(salt_run.run("release.publish", "2026.11.0", "env=test"))
 
 
 def test_the_default_outputter_prints_one_line_and_exits_non_zero(master):
