@@ -9,8 +9,11 @@ from releasetrain.errors import ReleaseTrainError
 
 
 @contextlib.contextmanager
-def file_lock(path, timeout, what):
-    """Hold an exclusive flock on ``path``; wait up to ``timeout`` seconds.
+def file_lock(path, timeout, what, error=None, poll=0.05):
+    """Hold an exclusive flock on ``path``; wait up to ``timeout`` seconds (asking every ``poll``).
+
+    After that, raise ``error(holder, timeout)`` if given, else a ReleaseTrainError
+    naming ``what`` and the holder.
 
     The kernel drops the lock when the holder dies (even by SIGKILL), so a
     crashed run never leaves the store locked.
@@ -26,10 +29,12 @@ def file_lock(path, timeout, what):
             except BlockingIOError:
                 if time.monotonic() >= deadline:
                     holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "another run"
+                    if error:
+                        raise error(holder, timeout) from None
                     raise ReleaseTrainError(
                         f"{what} is locked by {holder}; waited {timeout:g}s, try again when it finishes"
                     ) from None
-                time.sleep(0.05)
+                time.sleep(poll)
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"pid {os.getpid()}".encode(), 0)
         yield

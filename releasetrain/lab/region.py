@@ -15,6 +15,7 @@ import time
 
 from releasetrain.lab import host, image, network, nodes, proxy, topology
 from releasetrain.lab.errors import LabError
+from releasetrain.locking import file_lock
 
 STATE_FILE = "state.json"
 # Bridges and namespaces are named after the topology, so one lab of a name per host:
@@ -151,17 +152,10 @@ def hold(name, wait=1200.0):
     bring a lab up and down again take this lock first, so a second one waits
     instead of failing.
     """
-    os.makedirs(OWNERS, exist_ok=True)
-    with open(os.path.join(OWNERS, f"{name}.session.lock"), "w", encoding="utf-8") as handle:
-        deadline = time.monotonic() + wait
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise LabError(f"another session has held the lab {name!r} for {wait:.0f}s") from None
-                time.sleep(1)
+    def busy(holder, waited):
+        return LabError(f"another session has held the lab {name!r} for {waited:.0f}s ({holder})")
+
+    with file_lock(os.path.join(OWNERS, f"{name}.session.lock"), wait, f"the lab {name!r}", error=busy, poll=1):
         yield
 
 
