@@ -52,6 +52,21 @@ def write_manifest(path, repos, release=None):
     return str(path)
 
 
+def formula_entry(formula_repos):
+    """The manifest entry pinning the ``formula_repos`` formula at its newest commit."""
+    return {"name": "openstack-formula", "url": f"file://{formula_repos['formula']}",
+            "sha": formula_repos["shas"]["formula"][-1], "path": "states/openstack", "subdir": "openstack"}
+
+
+def make_deploy_kit(path, repos, message="Deploy-kit: initial manifest"):
+    """A deploy-kit repo at ``path``: one commit of ``manifest.yml`` listing ``repos``."""
+    os.makedirs(path)
+    manifest = write_manifest(os.path.join(path, "manifest.yml"), repos)
+    with open(manifest, encoding="utf-8") as handle:
+        commit(str(path), {"manifest.yml": handle.read()}, message)
+    return path
+
+
 def snapshot(folder):
     """Every path below ``folder`` with its size or link target: to prove nothing changed."""
     result = {}

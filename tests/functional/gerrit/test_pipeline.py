@@ -9,7 +9,7 @@ import pytest
 from releasetrain import config as rt_config, gerrit
 from releasetrain.pipeline import Pipeline
 from tests.integration.gerrit.conftest import GerritStandIn
-from tests.support.gitrepos import commit, write_manifest
+from tests.support.gitrepos import commit, formula_entry, make_deploy_kit
 
 FIXTURES = pathlib.Path(__file__).parents[2] / "fixtures" / "gerrit"
 SECRET = "functional-secret"
@@ -17,12 +17,7 @@ SECRET = "functional-secret"
 
 @pytest.fixture
 def world(formula_repos, rt_paths):
-    kit = rt_paths["work"] / "deploy-kit"
-    kit.mkdir()
-    write_manifest(kit / "manifest.yml", [
-        {"name": "openstack-formula", "url": f"file://{formula_repos['formula']}",
-         "sha": formula_repos["shas"]["formula"][-1], "path": "states/openstack", "subdir": "openstack"}])
-    commit(str(kit), {"manifest.yml": (kit / "manifest.yml").read_text()}, "manifest")
+    kit = make_deploy_kit(rt_paths["work"] / "deploy-kit", [formula_entry(formula_repos)], "manifest")
     server = GerritStandIn()
     threading.Thread(target=server.serve_forever, daemon=True).start()
     calls, outcome = [], {"ok": True}

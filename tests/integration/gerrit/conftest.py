@@ -7,12 +7,11 @@ import pathlib
 import threading
 import time
 
-import git
 import pytest
 import requests
 from pytestshellutils.utils import ports
 
-from tests.support.gitrepos import commit, write_manifest
+from tests.support.gitrepos import formula_entry, make_deploy_kit
 
 FIXTURES = pathlib.Path(__file__).parents[2] / "fixtures" / "gerrit"
 REACTOR = pathlib.Path(__file__).parents[3] / "reactor"
@@ -81,16 +80,11 @@ def gerrit_rest():
 @pytest.fixture
 def deploy_kit(formula_repos, rt_paths):
     """A git repo holding the manifest (the deploy-kit repo), pinning both formula repos."""
-    path = rt_paths["work"] / "deploy-kit"
-    path.mkdir()
-    write_manifest(path / "manifest.yml", [
-        {"name": "openstack-formula", "url": f"file://{formula_repos['formula']}",
-         "sha": formula_repos["shas"]["formula"][-1], "path": "states/openstack", "subdir": "openstack"},
+    return make_deploy_kit(rt_paths["work"] / "deploy-kit", [
+        formula_entry(formula_repos),
         {"name": "site-pillar", "url": formula_repos["pillar"], "sha": formula_repos["shas"]["pillar"][-1],
          "path": "pillar"},
     ])
-    commit(str(path), {"manifest.yml": (path / "manifest.yml").read_text()}, "Deploy-kit: initial manifest")
-    return path
 
 
 @pytest.fixture
