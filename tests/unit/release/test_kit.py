@@ -1,11 +1,12 @@
 import gzip
 import io
+import posixpath
 import tarfile
 
 import pytest
 
 from releasetrain.errors import ManifestError
-from releasetrain.kit import Member, _check_symlink, write_tarball
+from releasetrain.kit import Member, _check_symlink, members_from_archive, members_from_tar, write_tarball
 from releasetrain.manifest import RepoPin
 
 PIN = RepoPin(name="f", url="u", sha="0" * 40, path="states/f")
@@ -80,3 +81,158 @@ def test_symlinks_inside_the_kit_are_fine():
 def test_a_file_that_is_also_a_folder_is_refused():
     with pytest.raises(ManifestError, match="both a file and a folder"):
         build([Member("states", tarfile.REGTYPE, data=b""), Member("states/x", tarfile.REGTYPE, data=b"")])
+
+
+# -- the hand-written tar and gzip writer gives tarfile's and GzipFile's bytes ------------------
+
+
+def reference_tarball(members, mtime):
+    """What the kit writer produced with tarfile and gzip.GzipFile: the bytes it must keep."""
+    import posixpath
+    out = io.BytesIO()
+    paths = {member.path for member in members}
+    folders = {posixpath.dirname(path) for path in paths}
+    for folder in list(folders):
+        while folder:
+            folders.add(folder)
+            folder = posixpath.dirname(folder)
+    folders.discard("")
+    entries = [Member(path, tarfile.DIRTYPE) for path in folders] + list(members)
+    with gzip.GzipFile(filename="", mode="wb", fileobj=out, compresslevel=6, mtime=0) as zipped:
+        with tarfile.open(fileobj=zipped, mode="w|", format=tarfile.GNU_FORMAT) as archive:
+            for member in sorted(entries, key=lambda item: item.path):
+                info = tarfile.TarInfo(member.path)
+                info.type, info.uid, info.gid, info.uname, info.gname, info.mtime = member.kind, 0, 0, "", "", mtime
+                if member.kind == tarfile.DIRTYPE:
+                    info.mode = 0o755
+                    archive.addfile(info)
+                elif member.kind == tarfile.SYMTYPE:
+                    info.mode, info.linkname = 0o777, member.target
+                    archive.addfile(info)
+                else:
+                    info.mode, info.size = (0o755 if member.executable else 0o644), len(member.data)
+                    archive.addfile(info, io.BytesIO(member.data))
+    return out.getvalue()
+
+
+def random_members(rng, count):
+    names = ["a", "a-b", "a.b", "b", "é ü", "x" * 60, "y" * 130, "bad\udcff", "init.sls"]
+    members = {}
+    for index in range(count):
+        path = "states/" + "/".join(rng.choice(names) for _ in range(rng.randrange(1, 4))) + f"{index}"
+        if rng.random() < 0.15:
+            members[path] = Member(path, tarfile.SYMTYPE, target=rng.choice(["a", "../" + "z" * rng.randrange(1, 140)]))
+        else:
+            size = rng.choice([0, 1, 511, 512, 513, 3000, (1 << 20) + 7]) if rng.random() < 0.3 else rng.randrange(4000)
+            members[path] = Member(path, tarfile.REGTYPE, executable=rng.random() < 0.1,
+                                   data=bytes(rng.randrange(256) for _ in range(min(size, 64))) * (size // 64 + 1))
+    return list(members.values())
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_the_writer_gives_the_bytes_tarfile_and_gzipfile_give(seed):
+    import random
+    members = random_members(random.Random(seed), 30)
+    mtime = [1_700_000_000, 0, 8 ** 11 + 5][seed % 3]  # the last needs GNU base-256
+    assert build(members, mtime)[0] == reference_tarball(members, mtime)
+
+
+def test_repos_written_as_blocks_give_the_same_bytes_as_one_list():
+    """Each repo is one run of the sorted kit, even next to names that sort between (a, a-b, a.b, a/...)."""
+    import random
+    rng = random.Random(7)
+    metadata = Member(".releasetrain.yml", tarfile.REGTYPE, data=b"release: x\n")
+    for _ in range(200):
+        prefixes = {"/".join(rng.choice(["a", "a-b", "a.b", "b", "states", "z"]) for _ in range(rng.randrange(1, 4)))
+                    for _ in range(rng.randrange(1, 6))}
+        prefixes = [p for p in prefixes if not any(q != p and q.startswith(p + "/") for q in prefixes)]
+        blocks, everything = [], [metadata]
+        for prefix in prefixes:
+            inside = [Member(f"{prefix}/{rng.choice(['a', 'a-b', 'b/c'])}{i}", tarfile.REGTYPE, data=b"x" * i)
+                      for i in range(rng.choice([0, 1, 3]))]  # a repo can export nothing
+            blocks.append((prefix, lambda inside=inside: inside))
+            everything += inside
+        streamed = io.BytesIO()
+        digest = write_tarball(streamed, [metadata], 1_700_000_000, blocks)
+        assert (streamed.getvalue(), digest) == build(everything)
+
+
+def test_a_block_under_a_file_of_the_kit_is_refused_like_a_list():
+    blocks = [(".releasetrain.yml", lambda: [Member(".releasetrain.yml/x", tarfile.REGTYPE, data=b"")])]
+    with pytest.raises(ManifestError, match="both a file and a folder"):
+        write_tarball(io.BytesIO(), [Member(".releasetrain.yml", tarfile.REGTYPE, data=b"")], 0, blocks)
+
+
+# -- reading git archive's tar without tarfile, and falling back to it --------------------------
+
+
+def git_like_tar(entries, long_names=False):
+    """A ustar archive the way git archive writes one: a pax global header with the commit id first."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT if long_names else tarfile.USTAR_FORMAT,
+                      pax_headers={"comment": "0" * 40}) as archive:
+        for name, kind, mode, payload in entries:
+            info = tarfile.TarInfo(name)
+            info.type, info.mode, info.uname, info.gname = kind, mode, "root", "root"
+            if kind == tarfile.SYMTYPE:
+                info.linkname = payload
+                archive.addfile(info)
+            elif kind == tarfile.DIRTYPE:
+                archive.addfile(info)
+            else:
+                info.size = len(payload)
+                archive.addfile(info, io.BytesIO(payload))
+    if long_names:
+        return out.getvalue()  # tarfile wrote the global header itself
+    return tarfile.TarInfo().create_pax_global_header({"comment": "0" * 40}) + out.getvalue()
+
+
+ENTRIES = [
+    ("openstack", tarfile.DIRTYPE, 0o775, None),
+    ("openstack/keystone.sls", tarfile.REGTYPE, 0o664, b"keystone: {}\n"),
+    ("openstack/run.sh", tarfile.REGTYPE, 0o775, b"#!/bin/sh\n"),
+    ("openstack/empty", tarfile.REGTYPE, 0o664, b""),
+    ("openstack/link", tarfile.SYMTYPE, 0o777, "keystone.sls"),
+    ("p" * 90 + "/" + "q" * 90 + "/deep.sls", tarfile.REGTYPE, 0o664, b"deep\n"),  # ustar prefix field
+    ("é ü.sls", tarfile.REGTYPE, 0o664, b"u\n"),
+    ("vendor/lib", tarfile.DIRTYPE, 0o775, None),  # how git archive shows a submodule
+    ("pax_global_header", tarfile.REGTYPE, 0o664, b"a file by that name\n"),
+]
+
+
+def summary(result):
+    members, empty = result
+    return [(m.path, m.kind, m.executable, bytes(m.data), m.target) for m in members], empty
+
+
+@pytest.mark.parametrize("path", ["states/f", "."])
+def test_reading_git_archive_gives_what_tarfile_reads(path, monkeypatch):
+    from releasetrain import kit
+    pin = RepoPin(name="f", url="u", sha="0" * 40, path=path)
+    data = git_like_tar(ENTRIES)
+    assert data[156:157] == tarfile.XGLTYPE  # the commit id comes first, as from git
+    expected = summary(members_from_archive(io.BytesIO(data), pin))
+    monkeypatch.setattr(kit, "members_from_archive", None)  # this archive needs no tarfile
+    assert summary(members_from_tar(data, pin)) == expected
+    assert summary(members_from_tar(data, pin))[1] == [posixpath.join(path, "vendor/lib").lstrip("./")]
+
+
+def test_names_git_writes_as_pax_records_go_through_tarfile(monkeypatch):
+    from releasetrain import kit
+    long_name = "d" * 120 + "/" + "f" * 150 + ".sls"  # too long for ustar: git writes a pax path record
+    data = git_like_tar(ENTRIES + [(long_name, tarfile.REGTYPE, 0o664, b"long\n")], long_names=True)
+    used = []
+    monkeypatch.setattr(kit, "members_from_archive", lambda *args: used.append(1) or members_from_archive(*args))
+    members, _ = members_from_tar(data, PIN)
+    assert used and "states/f/" + long_name in [member.path for member in members]
+
+
+def test_an_empty_archive_is_a_read_error():
+    with pytest.raises(tarfile.ReadError):
+        members_from_tar(b"", PIN)
+
+
+def test_symlinks_out_of_the_kit_are_refused_when_reading():
+    data = git_like_tar([("evil", tarfile.SYMTYPE, 0o777, "../../../etc/passwd")])
+    with pytest.raises(ManifestError, match="points outside the kit"):
+        members_from_tar(data, PIN)
