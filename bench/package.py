@@ -33,6 +33,7 @@ import json
 import os
 import platform
 import random
+import resource
 import shutil
 import statistics
 import subprocess
@@ -193,10 +194,21 @@ def _manifest(path, repos, shas):
 
 # -- the measured processes -------------------------------------------------------
 
+_LAST_CPU = [0.0]
+
+
+def _cpu():
+    """CPU seconds (user + sys) of this process and of every child it waited for, so far."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def _timed(func):
-    start = time.perf_counter()
+    cpu, start = _cpu(), time.perf_counter()
     value = func()
-    return time.perf_counter() - start, value
+    seconds = time.perf_counter() - start
+    _LAST_CPU[0] = _cpu() - cpu
+    return seconds, value
 
 
 def _fresh(path):
@@ -286,8 +298,9 @@ def _floor(repos, shas, out_dir):
 # -- the run --------------------------------------------------------------------------
 
 def _phase_timer(module, times):
-    """Time packaging's two phases on every API run: export (fetch, archive, read) and write."""
-    for phase, name in (("export", "_export_all"), ("write", "_write")):
+    """Time packaging's two phases on every API run: fetch (every repo's fetch and commit; the first
+    archives start meanwhile) and write (the archives left, overlapped with tar + gzip; the store)."""
+    for phase, name in (("fetch", "_fetch_all"), ("write", "_write")):
         original = getattr(module, name)
 
         def timed(*args, _original=original, _phase=phase, **kwargs):
@@ -339,7 +352,8 @@ def _run(args, base, rt_config, package, packaging):
     conf_dir = _master_config(os.path.join(base, "master"), store, cache)
     scratch = _fresh(os.path.join(base, "scratch"))
     times = {kind: [] for kind in KINDS}
-    originals = packaging._export_all, packaging._write
+    cpu = {kind: [] for kind in KINDS}
+    originals = packaging._fetch_all, packaging._write
     digests, sizes = set(), {}
 
     def cold():
@@ -351,12 +365,14 @@ def _run(args, base, rt_config, package, packaging):
 
     def record(kind, seconds, digest=None):
         times[kind].append(seconds)
+        cpu[kind].append(_LAST_CPU[0])
         if digest:
             digests.add(digest)
 
-    phases = {}
+    phases, loads = {}, []
     for number in range(args.runs):
         print(f"run {number + 1}/{args.runs}", file=sys.stderr, flush=True)
+        loads.append(os.getloadavg()[0])
         out, tree, floor_dir = (os.path.join(scratch, name) for name in ("baseline.tar.gz", "tree", "floor"))
         _fresh(tree), _fresh(floor_dir)
         seconds, sizes["baseline"] = _timed(lambda: _baseline(tree, repos, shas, out))
@@ -372,7 +388,7 @@ def _run(args, base, rt_config, package, packaging):
         try:
             record("api warm", *_timed(lambda: _api(package, config, manifest, len(repos))))
         finally:
-            packaging._export_all, packaging._write = originals
+            packaging._fetch_all, packaging._write = originals
         sizes["kit"] = sum(os.path.getsize(os.path.join(store, "releases", name))
                            for name in os.listdir(os.path.join(store, "releases")) if name.endswith(".tar.gz"))
         if not args.no_cli:
@@ -388,8 +404,9 @@ def _run(args, base, rt_config, package, packaging):
         raise RuntimeError(f"the runs gave different tarballs: {sorted(digests)}")
     return {
         "times": {kind: values for kind, values in times.items() if values},
+        "cpu": {kind: values for kind, values in cpu.items() if values},
         "sizes": sizes, "sha256": digests.pop(), "generated": generated, "source_bytes": source_bytes,
-        "newer": newer, "phases": phases,
+        "newer": newer, "phases": phases, "loads": loads,
     }
 
 
@@ -399,6 +416,10 @@ def _workers():
     from releasetrain import packaging
 
     return packaging.PARALLEL_REPOS
+
+
+def _loads(loads):
+    return f"{min(loads):.1f}-{max(loads):.1f} (median {statistics.median(loads):.1f})"
 
 
 def _git_version():
@@ -434,8 +455,9 @@ def report(args, result):
         "## Machine and parameters",
         "",
         f"- {platform.platform()}, nproc {os.cpu_count()}, Python {platform.python_version()}, {_git_version()}",
-        "- the machine was **shared**: other engineers ran test suites on the same 2 cores during the "
-        "run, so single timings are noisy; compare medians",
+        f"- the machine was **shared**: {args.shared}; 1-minute load average at the start of each run "
+        f"{_loads(result['loads'])}, so single timings are noisy and every number is slower than on a quiet "
+        "machine; compare medians and the ratios, which come from the same interleaved runs",
         f"- {args.repos} repos x {args.files} files (1-4 KB SLS/YAML/Jinja/Markdown text, ~3% executables, "
         f"nested folders), {args.commits} commits each; each later commit edits ~3% of the files and adds one",
         f"- source trees: {result['source_bytes'] / 1e6:.1f} MB; warm cache is {result['newer']} commit(s) "
@@ -452,8 +474,8 @@ def report(args, result):
         "",
         "## Timings (seconds)",
         "",
-        "| measurement | median | min | max | what |",
-        "|---|---:|---:|---:|---|",
+        "| measurement | median | min | max | CPU | what |",
+        "|---|---:|---:|---:|---:|---|",
     ]
     what = {
         "api cold": "`packaging.package(config, manifest)`, empty cache and store",
@@ -468,17 +490,23 @@ def report(args, result):
     for kind in KINDS:
         if kind in times:
             values = times[kind]
-            lines.append(f"| {kind} | {med[kind]:.3f} | {min(values):.3f} | {max(values):.3f} | {what[kind]} |")
-    lines += ["", "## Ratios (of medians)", "", "| ratio | value |", "|---|---:|"]
+            cpu = statistics.median(result["cpu"][kind])
+            lines.append(f"| {kind} | {med[kind]:.3f} | {min(values):.3f} | {max(values):.3f} | {cpu:.3f} | {what[kind]} |")
+    lines += ["", "CPU: median CPU seconds (user + sys) of the measured process and every process it "
+                  "started (git, gzip, tar, salt-run), whatever the wall time; on 2 cores a run cannot take less "
+                  "wall time than half its CPU time.", ""]
+    lines += ["## Ratios (of medians)", "", "| ratio | value |", "|---|---:|"]
     lines += [f"| {name} | {value:.2f} |" for name, value in ratios.items()]
     if "cli warm" in med:
         lines += ["", f"salt-run's own cost (cli warm - api warm): {med['cli warm'] - med['api warm']:.2f} s; "
                       f"`salt-run release.list` alone: {med['cli startup']:.2f} s."]
     phases = {name: statistics.median(values) for name, values in result["phases"].items()}
     if phases:
-        lines += ["", f"Where `api warm` spends its time (medians): export phase (per repo, {_workers()} threads: "
-                      f"mirror fetch, `git archive`, reading the tar into memory) {phases['export']:.3f} s; "
-                      f"write phase (sorting, Python `tarfile` + gzip level 6, fsync, store) {phases['write']:.3f} s."]
+        lines += ["", f"Where `api warm` spends its time (medians): fetch phase ({_workers()} threads: every "
+                      f"repo's mirror fetch and commit read, which the kit's mtime needs; the first `git archive` "
+                      f"runs start meanwhile) {phases['fetch']:.3f} s; write phase (the `git archive` runs left, "
+                      f"overlapped with writing the tar and gzip level 6 in order; then the file, fsync, store) "
+                      f"{phases['write']:.3f} s."]
     lines += ["", "## Targets (issue 2, on the API medians)", ""]
     lines += [f"- {name}: **{'met' if ok else 'NOT met'}**" for name, ok in targets.items()]
     lines.append("")
@@ -501,6 +529,8 @@ def main(argv=None):
     parser.add_argument("--out", default=DEFAULT_OUT)
     parser.add_argument("--no-cli", action="store_true", help="skip the salt-run measurements")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    parser.add_argument("--shared", default="other work ran on the same cores during the run",
+                        help="what else ran on the machine, for the results file")
     args = parser.parse_args(argv)
     if args.commits < 2 or args.repos < 1 or args.files < 1 or args.runs < 1:
         parser.error("needs --commits >= 2 and --repos, --files, --runs >= 1")

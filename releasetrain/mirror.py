@@ -1,8 +1,16 @@
-"""Bare git mirrors in the cache: one per URL, fetched only when a SHA is missing."""
+"""Bare git mirrors in the cache: one per URL, fetched only when a SHA is missing.
+
+The hot path (is the commit here? fetch, read the commit, ``git archive``) runs
+git directly, one process per step: a warm run that must fetch spawns
+``cat-file``, ``fetch`` (with its transport helpers), ``cat-file`` and
+``archive`` per repo, and nothing else.
+"""
 
 import hashlib
+import io
 import os
 import re
+import subprocess
 
 import git
 
@@ -16,12 +24,40 @@ GIT_ENV = {
     "GIT_ASKPASS": "/bin/true",
 }
 BRANCHES_AND_TAGS = ["+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"]
+# Keep what a fetch brings as one pack (index-pack) instead of exploding it into loose objects
+# (unpack-objects, one file per object: two to three times slower here); the cache is ours, so
+# no automatic maintenance and no FETCH_HEAD. Unknown keys are ignored by older git.
+FETCH_CONFIG = [
+    "-c", "fetch.unpackLimit=1",
+    "-c", "maintenance.auto=false",
+    "-c", "gc.auto=0",
+    "-c", "fetch.writeFetchHEAD=false",
+]
+# Every fetch adds a pack; past this many, the next fetch ends with a full repack so lookups stay fast.
+MAX_PACKS = 50
 
 
 def mirror_path(cache, url):
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", url.rstrip("/").rsplit("/", 1)[-1])[:40] or "repo"
     digest = hashlib.sha256(url.encode()).hexdigest()[:16]
     return os.path.join(cache, "mirrors", f"{slug}-{digest}.git")
+
+
+def _git_env():
+    env = dict(os.environ)
+    env.update(GIT_ENV)
+    env.update(LANGUAGE="C", LC_ALL="C")  # messages are parsed and shown in English
+    return env
+
+
+def _stderr_detail(stderr, status):
+    """The last line of git's stderr, as the messages have always shown it."""
+    text = stderr.decode("utf-8", "surrogateescape") if isinstance(stderr, bytes) else (stderr or "")
+    if text.endswith("\n"):
+        text = text[:-1]
+    text = f"\n  stderr: '{text}'" if text else ""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1].strip("'") if lines else f"git exited {status}"
 
 
 class Mirror:
@@ -32,61 +68,104 @@ class Mirror:
         self.path = mirror_path(cache, url)
         self.lock_timeout = lock_timeout
         self._repo = None
+        self._commits = {}  # sha -> raw commit object, read once per run
 
     @property
     def repo(self):
         if self._repo is None:
-            if not os.path.isdir(self.path):
-                repo = git.Repo.init(self.path, bare=True, mkdir=True)
-                repo.git.config("gc.auto", "0")  # the cache is ours; never pause a package run
+            self._init()
             self._repo = git.Repo(self.path)
             self._repo.git.update_environment(**GIT_ENV)
         return self._repo
 
+    def _init(self):
+        if not os.path.isdir(self.path):
+            repo = git.Repo.init(self.path, bare=True, mkdir=True)
+            repo.git.config("gc.auto", "0")  # the cache is ours; never pause a package run
+
+    def _git(self, *args, timeout=None, input=None):
+        executable = git.Git.GIT_PYTHON_GIT_EXECUTABLE or "git"
+        return subprocess.run(
+            [executable, f"--git-dir={self.path}", *args], input=input,
+            stdin=None if input is not None else subprocess.DEVNULL,
+            capture_output=True, env=_git_env(), timeout=timeout, check=False,
+        )
+
+    def _read_commit(self, sha):
+        """The raw commit object ``sha``, or None when the mirror has no commit by that name."""
+        if not os.path.isdir(self.path):
+            return None
+        process = self._git("cat-file", "--batch", input=f"{sha}\n".encode())
+        return _commit_from_batch(process.stdout)
+
     def has_commit(self, sha):
-        try:
-            return self.repo.git.cat_file("-t", sha) == "commit"
-        except git.GitCommandError:
-            return False
+        return self._read_commit(sha) is not None
 
     def ensure(self, pin):
-        """Make sure ``pin.sha`` is in the mirror, fetching only when it is missing."""
+        """Make sure ``pin.sha`` is in the mirror, fetching only when it is missing.
+
+        One ``git cat-file --batch`` answers before and after the fetch (git looks for new
+        packs when an object is missing), so a repo that must fetch costs one cat-file.
+        """
         with file_lock(self.path + ".lock", self.lock_timeout, f"mirror of {self.url}"):
-            if self.has_commit(pin.sha):
-                return False
-            refspecs = BRANCHES_AND_TAGS + ([f"+{pin.ref}:{pin.ref}"] if pin.ref else [])
-            self._fetch(pin, refspecs)
-            if not self.has_commit(pin.sha):
+            with _CatFile(self) as objects:
+                raw = objects.commit(pin.sha)
+                if raw is not None:
+                    self._commits[pin.sha] = raw
+                    return False
+                self._init()
+                refspecs = BRANCHES_AND_TAGS + ([f"+{pin.ref}:{pin.ref}"] if pin.ref else [])
+                self._fetch(pin, refspecs)
+                raw = objects.commit(pin.sha)
+            if raw is None:
+                raw = self._read_commit(pin.sha)  # no mirror before this fetch: no cat-file running yet
+            if raw is None:
                 # Servers that allow it can still hand over an unadvertised commit.
                 try:
                     self._fetch(pin, [pin.sha], quiet=True)
                 except ManifestError:
                     pass
-            if not self.has_commit(pin.sha):
+                raw = self._read_commit(pin.sha)
+            if raw is None:
                 where = "its branches, tags" + (f" and {pin.ref}" if pin.ref else "")
                 raise ManifestError(f"sha {pin.sha} is not in {pin.url} (searched {where})", pin.name)
+            self._commits[pin.sha] = raw
+            self._repack_if_needed()
             return True
 
     def _fetch(self, pin, refspecs, quiet=False):
         try:
-            self.repo.git.fetch(
-                "--no-tags", "--prune", pin.fetch_url or pin.url, *refspecs, kill_after_timeout=FETCH_TIMEOUT
-            )
-        except git.GitCommandError as err:
+            process = self._git(*FETCH_CONFIG, "fetch", "--no-tags", "--prune", pin.fetch_url or pin.url, *refspecs,
+                                timeout=FETCH_TIMEOUT)
+            status, stderr = process.returncode, process.stderr
+        except subprocess.TimeoutExpired:
+            status, stderr = -9, f"Timeout: git fetch did not complete in {FETCH_TIMEOUT} secs."
+        if status != 0:
             if quiet:
-                raise ManifestError("fetch failed", pin.name) from err
-            lines = [line.strip() for line in str(err.stderr or "").splitlines() if line.strip()]
-            detail = lines[-1].strip("'") if lines else f"git exited {err.status}"
-            raise ManifestError(f"cannot fetch {pin.url}: {detail}", pin.name) from err
+                raise ManifestError("fetch failed", pin.name)
+            raise ManifestError(f"cannot fetch {pin.url}: {_stderr_detail(stderr, status)}", pin.name)
+
+    def _repack_if_needed(self):
+        packs = os.path.join(self.path, "objects", "pack")
+        if sum(name.endswith(".pack") for name in os.listdir(packs)) > MAX_PACKS:
+            self._git("repack", "-a", "-d", "-q")  # best effort: a failed repack leaves the packs as they were
 
     def commit_info(self, sha):
-        commit = self.repo.commit(sha)
+        raw = self._commits.get(sha)
+        if raw is None:
+            raw = self._read_commit(sha)
+            if raw is None:
+                raise ValueError(f"{sha} is not a commit in the mirror of {self.url}")
+            self._commits[sha] = raw
+        commit = git.Commit(None, bytes.fromhex(sha))
+        commit._deserialize(io.BytesIO(raw))  # GitPython's own parser (what repo.commit() runs), no process
         return {"subject": commit.summary, "date": commit.committed_datetime.isoformat(), "time": commit.committed_date}
 
     def archive(self, sha, subdir=""):
-        """A tar stream of the tree at ``sha`` (or of ``subdir`` in it), as a GitPython AutoInterrupt."""
+        """``git archive`` of the tree at ``sha`` (or of ``subdir`` in it): (exit status, tar bytes, stderr)."""
         treeish = f"{sha}:{subdir}" if subdir else sha
-        return self.repo.git.archive("--format=tar", treeish, as_process=True)
+        process = self._git("archive", "--format=tar", treeish)
+        return process.returncode, process.stdout, process.stderr
 
     def gitlinks(self, sha, subdir=""):
         """Paths of submodules (gitlinks) in the exported tree: they cannot be exported."""
@@ -98,3 +177,53 @@ class Mirror:
         """Commits reachable from ``new`` and not from ``old``, newest first."""
         out = self.repo.git.log("--format=%H%x09%cI%x09%s", f"{old}..{new}")
         return [dict(zip(("sha", "date", "subject"), line.split("\t", 2))) for line in out.splitlines() if line]
+
+
+
+def _commit_from_batch(output):
+    """The object in ``cat-file --batch`` output if it is a commit, else None ("missing", another type)."""
+    header, _, rest = output.partition(b"\n")
+    fields = header.split()
+    if len(fields) != 3 or fields[1] != b"commit" or len(rest) < int(fields[2]):
+        return None
+    return rest[: int(fields[2])]
+
+
+class _CatFile:
+    """A ``git cat-file --batch`` kept open on a mirror (none if the mirror does not exist yet)."""
+
+    def __init__(self, mirror):
+        self.process = None
+        if os.path.isdir(mirror.path):
+            executable = git.Git.GIT_PYTHON_GIT_EXECUTABLE or "git"
+            self.process = subprocess.Popen(
+                [executable, f"--git-dir={mirror.path}", "cat-file", "--batch"], stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=_git_env(),
+            )
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.process is not None:
+            try:
+                self.process.stdin.close()
+            except OSError:
+                pass
+            self.process.stdout.close()
+            self.process.wait()
+
+    def commit(self, sha):
+        if self.process is None or self.process.poll() is not None:
+            return None
+        try:
+            self.process.stdin.write(f"{sha}\n".encode())
+            self.process.stdin.flush()
+        except OSError:
+            return None
+        header = self.process.stdout.readline()
+        fields = header.split()
+        if len(fields) != 3:
+            return None  # "<sha> missing", or git is gone
+        data = self.process.stdout.read(int(fields[2]) + 1)[:-1]  # the content, then a newline
+        return _commit_from_batch(header + data) if fields[1] == b"commit" else None

@@ -27,6 +27,7 @@ def test_bench_package_tiny_run_writes_results(tmp_path):
         assert re.search(rf"^\| {re.escape(ratio)} \| \d+\.\d\d \|$", text, re.M), ratio
     assert re.search(r"warm at least 5x faster than the baseline: \*\*(met|NOT met)\*\*", text)
     assert re.search(r"warm within 1\.5x of the floor: \*\*(met|NOT met)\*\*", text)
-    assert re.search(r"export phase .* \d+\.\d{3} s; write phase .* \d+\.\d{3} s", text)
+    assert re.search(r"fetch phase .* \d+\.\d{3} s; write phase .* \d+\.\d{3} s", text)
+    assert "| measurement | median | min | max | CPU | what |" in text
     assert "nproc" in text and "git version" in text
     assert "api warm / floor:" in process.stdout

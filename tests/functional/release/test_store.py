@@ -141,6 +141,50 @@ def test_repo_level_problems_name_the_repo_and_leave_the_store_unchanged(config,
     assert snapshot(rt_paths["store"]) == before
 
 
+def test_with_several_broken_repos_the_first_in_the_manifest_is_reported(config, formula_repos, rt_paths):
+    """Repos are fetched and exported in parallel; the error is the one a repo-by-repo run meets first."""
+    good = {"name": "good", "url": formula_repos["pillar"], "sha": formula_repos["shas"]["pillar"][-1], "path": "a"}
+    late_fetch = {"name": "absent", "url": formula_repos["formula"], "sha": "1" * 40, "path": "b"}
+    early_archive = {"name": "no-subdir", "url": formula_repos["pillar"], "sha": formula_repos["shas"]["pillar"][-1],
+                     "path": "z", "subdir": "nope"}
+    events = []
+    with pytest.raises(ReleaseTrainError) as error:
+        packaging.package(config, write_manifest(rt_paths["work"] / "two.yml", [good, early_archive, late_fetch],
+                                                 release="two"), emit=lambda tag, data: events.append((tag, data.get("repo"))))
+    assert "repo 'no-subdir': subdir 'nope' is not a folder" in str(error.value)
+    assert events[1:] == [("package/repo", "good"), ("package/failed", None)]
+    with pytest.raises(ReleaseTrainError, match="repo 'absent': sha 1111"):
+        packaging.package(config, write_manifest(rt_paths["work"] / "three.yml", [good, late_fetch, early_archive],
+                                                 release="three"))
+
+
+def test_repo_events_come_in_manifest_order_with_their_file_counts(config, formula_repos, rt_paths):
+    repos = [{"name": f"r{index}", "url": formula_repos["pillar"], "sha": formula_repos["shas"]["pillar"][-1],
+              "path": path} for index, path in enumerate(["z", "a-b", "a/b", "a.b"])]
+    events = []
+    packaging.package(config, write_manifest(rt_paths["work"] / "order.yml", repos, release="order"),
+                      emit=lambda tag, data: events.append((tag, data.get("repo"), data.get("files"))))
+    assert events[1:-1] == [("package/repo", f"r{index}", 2) for index in range(4)]
+    assert events[-1][0] == "package/done"
+
+
+def test_a_fetch_keeps_one_pack_and_many_packs_are_repacked(config, formula_repos, rt_paths, monkeypatch):
+    from releasetrain import mirror as mirror_mod
+    monkeypatch.setattr(mirror_mod, "MAX_PACKS", 2)
+    url = formula_repos["pillar"]
+    mirror = mirror_mod.Mirror(config.cache, url)
+    packs = lambda: sorted(name for name in os.listdir(os.path.join(mirror.path, "objects", "pack")) if name.endswith(".pack"))
+    loose = lambda: [name for name in os.listdir(os.path.join(mirror.path, "objects")) if len(name) == 2]
+    shas = [formula_repos["shas"]["pillar"][-1]]
+    for index, expected_packs in enumerate([1, 2, 1]):  # a third pack is one too many: all go into one
+        repos = [{"name": "p", "url": url, "sha": shas[-1], "path": "p"}]
+        result = packaging.package(config, write_manifest(rt_paths["work"] / f"p{index}.yml", repos, release=f"p{index}"))
+        assert result["created"] and loose() == []  # the fetch kept what it got as a pack
+        assert len(packs()) == expected_packs
+        shas.append(commit(url, {f"more{index}.sls": "x: 1\n"}, f"More {index}", timestamp=1_700_000_500 + index))
+    assert mirror.has_commit(shas[-2]) and not mirror.has_commit("1" * 40)
+
+
 @pytest.fixture
 def two_releases(config, formula_repos, rt_paths):
     def manifest(release, index):
