@@ -114,6 +114,9 @@ def boot(dirs, topology, node):
         "--console=read-only",
         "--resolv-conf=off",
         "--timezone=off",
+        # Neutron's agents make bridges, VXLAN links and iptables rules in the
+        # node's own network namespace; nspawn drops CAP_NET_ADMIN unless asked.
+        "--capability=CAP_NET_ADMIN",
     ]
     with open(dirs.console, "ab") as console:
         proc = subprocess.Popen(  # pylint: disable=consider-using-with

@@ -113,3 +113,13 @@ def test_nodes_see_both_versions_of_the_openstack_packages(lab_region):
     madison = lab_region.run_in("cmp01", "apt-cache", "madison", "keystone").stdout
     suites = {line.split("|")[2].split()[1] for line in madison.splitlines() if line.count("|") >= 2}
     assert {"bookworm/main", "bookworm-security/main"} <= suites, madison
+
+
+def test_nodes_may_manage_their_own_network_namespace(lab_region):
+    """Neutron's agents create bridges and VXLAN links inside the node (CAP_NET_ADMIN), so the
+    node's own services may (asked through the minion: nsenter from the host would keep the host's
+    capabilities)."""
+    script = ("ip link add rt-test type bridge && ip link add rt-vx type vxlan id 42 dstport 4789 dev tenant"
+              " && ip link del rt-vx && ip link del rt-test")
+    result = lab_region.salt("net01", "cmd.run_all", script, "python_shell=True")["net01"]
+    assert result["retcode"] == 0, result
