@@ -507,6 +507,13 @@ def report(args, result):
                       f"runs start meanwhile) {phases['fetch']:.3f} s; write phase (the `git archive` runs left, "
                       f"overlapped with writing the tar and gzip level 6 in order; then the file, fsync, store) "
                       f"{phases['write']:.3f} s."]
+    cpu = {kind: statistics.median(values) for kind, values in result["cpu"].items()}
+    if "api warm" in cpu and "floor" in cpu:
+        best = cpu["api warm"] / (os.cpu_count() or 1)
+        lines += ["", f"CPU against wall time: `api warm` used {cpu['api warm']:.3f} CPU seconds, the floor "
+                      f"{cpu['floor']:.3f} ({cpu['api warm'] / cpu['floor']:.2f}x; the floor fetches nothing). With "
+                      f"the machine's {os.cpu_count()} cores to itself, `api warm` could at best take {best:.3f} s "
+                      f"({best / med['floor']:.2f}x the floor's median); it took {med['api warm']:.3f} s."]
     lines += ["", "## Targets (issue 2, on the API medians)", ""]
     lines += [f"- {name}: **{'met' if ok else 'NOT met'}**" for name, ok in targets.items()]
     lines.append("")
