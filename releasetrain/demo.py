@@ -27,6 +27,7 @@ import os
 import signal
 import socket
 import subprocess
+import re
 import sys
 import time
 
@@ -49,6 +50,11 @@ HOLD_WAIT = 4 * 3600
 MASTER_START_TIMEOUT = 90
 MASTER_STOP_TIMEOUT = 60
 OPENRC = "/root/admin-openrc"
+
+
+# salt-run's console log at level info says when each deploy.region step starts and ends
+STEP_START = re.compile(r"^\[INFO\s*\] Executing state deploy\.step for \[(?P<id>[^\]]+)\]")
+STEP_DONE = re.compile(r"^\[INFO\s*\] Completed state \[(?P<id>[^\]]+)\] at time \S+ \(duration_in_ms=(?P<ms>[\d.]+)\)")
 
 
 class DemoError(Exception):
@@ -92,16 +98,39 @@ def _error_line(stdout, stderr=""):
         if "HALTED" in line:
             return line[line.index("HALTED"):]
     for line in reversed(lines):
-        for prefix in ("ERROR: ", "error: "):
-            if line.startswith(prefix):
-                return line[len(prefix):].strip("'\"")
+        if line.startswith("ERROR: "):  # the releasetrain outputter
+            return line[len("ERROR: "):]
+        if line.startswith("error: "):  # the same result as YAML (--out=yaml)
+            try:
+                return str(yaml.safe_load(line)["error"])
+            except yaml.YAMLError:
+                return line[len("error: "):]
     logged = [line.strip() for line in stderr.splitlines() if "[ERROR" in line or "[CRITICAL" in line]
     if logged:
         return logged[-1].split("]", 1)[-1].strip()
     return lines[-1] if lines else "(no output)"
 
 
-def salt_run(config_dir, *args, stream=False, quiet=False):
+class StepProgress:
+    """Turns salt-run's info log into one line per ``deploy.region`` step; drops the rest of the log."""
+
+    def __init__(self):
+        self.started = set()
+
+    def __call__(self, line):
+        match = STEP_START.match(line)
+        if match:
+            self.started.add(match["id"])
+            return f"  {time.strftime('%H:%M:%S')} {match['id']} ...\n"
+        match = STEP_DONE.match(line)
+        if match and match["id"] in self.started:
+            return f"  {time.strftime('%H:%M:%S')} {match['id']} ended after {float(match['ms']) / 1000:.0f} s\n"
+        if re.match(r"^\[(DEBUG|INFO|WARNING)\s*\]", line) or line.startswith("unclosed "):
+            return None  # the rest of the log, and Salt's warnings about its own unclosed clients
+        return line
+
+
+def salt_run(config_dir, *args, stream=False, quiet=False, filter_line=None):
     """``salt-run -c CONFIG ARGS``; prints its output; raises :class:`DemoError` with one line on failure."""
     command = [os.path.join(BIN, "salt-run"), "-c", config_dir, *args]
     if not quiet:
@@ -110,9 +139,11 @@ def salt_run(config_dir, *args, stream=False, quiet=False):
         captured = []
         with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
             for line in proc.stdout:
-                sys.stdout.write(line)
-                sys.stdout.flush()
                 captured.append(line)
+                shown = filter_line(line) if filter_line else line
+                if shown:
+                    sys.stdout.write(shown)
+                    sys.stdout.flush()
         stdout, stderr = "".join(captured), ""
         returncode = proc.returncode
     else:
@@ -292,8 +323,8 @@ def region_up(args, config_dir):
         print(f"deploy.region: a cold region takes about 20 minutes; the master logs to "
               f"{os.path.join(config_dir, 'log', 'master')}", flush=True)
         with clock.step("deploy.region"):
-            salt_run(config_dir, "--state-output=mixed", "state.orchestrate", "deploy.region",
-                     f"pillar={pillar}", stream=True)
+            salt_run(config_dir, "--log-level=info", "--state-output=mixed", "state.orchestrate", "deploy.region",
+                     f"pillar={pillar}", stream=True, filter_line=StepProgress())
     salt_run(config_dir, "release.status")
     print(f"\nrelease {release} is deployed and verified in {args.env} on the lab region {topo.name!r}.")
     print("wall time:\n" + clock.report())
