@@ -24,10 +24,10 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
-import re
 import sys
 import time
 
@@ -41,17 +41,15 @@ from releasetrain.lab import topology as lab_topology
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.dirname(sys.executable)
-#: The pillar the region's nodes get in saltenv ``test``: the lab's addresses, the
-#: test environment (both from the published kit) and the secrets made for the demo.
-PILLAR_TOP = {"test": {"*": ["openstack.region.lab", "openstack.environment.test", "openstack.secrets.lab"]}}
+#: The pillar the region's nodes get in the saltenv deployed (``test``): the lab's addresses and
+#: that environment's settings (both from the published kit), and the secrets made for the demo.
+PILLAR_SLS = ("openstack.region.lab", "openstack.environment.{env}", "openstack.secrets.lab")
 SECRETS_SLS = os.path.join("openstack", "secrets", "lab.sls")
 #: How long the demo waits for another session (a test run) to give the lab back.
 HOLD_WAIT = 4 * 3600
 MASTER_START_TIMEOUT = 90
 MASTER_STOP_TIMEOUT = 60
 OPENRC = "/root/admin-openrc"
-
-
 # salt-run's console log at level info says when each deploy.region step starts and ends
 STEP_START = re.compile(r"^\[INFO\s*\] Executing state deploy\.step for \[(?P<id>[^\]]+)\]")
 STEP_DONE = re.compile(r"^\[INFO\s*\] Completed state \[(?P<id>[^\]]+)\] at time \S+ \(duration_in_ms=(?P<ms>[\d.]+)\)")
@@ -83,7 +81,7 @@ def write_master_config(root, env="test"):
     })
     with open(os.path.join(root, "master"), "w", encoding="utf-8") as handle:
         yaml.safe_dump(config, handle, sort_keys=False)
-    top = {env: PILLAR_TOP["test"]}
+    top = {env: {"*": [sls.format(env=env) for sls in PILLAR_SLS]}}
     with open(os.path.join(pillar_dir, "top.sls"), "w", encoding="utf-8") as handle:
         handle.write("# Written by releasetrain.demo: the region pillar of the published kit, and the secrets.\n")
         yaml.safe_dump(top, handle, sort_keys=False)
