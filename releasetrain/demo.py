@@ -261,7 +261,7 @@ def hold_lab(name, wait=HOLD_WAIT):
             if "another session" not in str(err):
                 raise
             print(f"waiting for the lab {name!r}: another session (a test run?) holds it; "
-                  f"waiting up to {wait / 3600:.1f} h ...", flush=True)
+                  f"waiting up to {wait / 60:.0f} min ...", flush=True)
             started = time.monotonic()
             stack.enter_context(region.hold(name, wait=wait))
             print(f"got the lab {name!r} after {time.monotonic() - started:.0f}s", flush=True)
