@@ -21,6 +21,7 @@ from releasetrain.lab import region, settings, topology
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 EXAMPLE = os.path.join(REPO_ROOT, "examples", "manifest.yml")
+RELEASE = manifest.load(EXAMPLE).release
 BIN = os.path.dirname(sys.executable)
 DEMO_TIMEOUT = 2 * 3600
 
@@ -39,12 +40,12 @@ def test_demo_release_only_packages_publishes_and_shows_status_twice(tmp_path):
     for _ in range(2):
         result = run_demo("--release-only", "--root", str(tmp_path))
         assert result.returncode == 0, result.stdout + result.stderr
-        assert "release example-2026.11.0 is published to test" in result.stdout
+        assert f"release {RELEASE} is published to test" in result.stdout
     tree = tmp_path / "store" / "envs" / "test"
     assert (tree / "states" / "openstack" / "map.jinja").is_file()
     assert (tree / "states" / "top.sls").is_file()
     meta = yaml.safe_load((tree / ".releasetrain.yml").read_text())
-    assert meta["release"] == "example-2026.11.0"
+    assert meta["release"] == RELEASE
 
 
 def test_master_config_serves_the_lab_and_the_test_pillar_with_secrets_made_once(tmp_path):
@@ -100,7 +101,7 @@ def test_full_demo_deploys_a_region_that_answers_and_down_leaves_nothing(tmp_pat
         up = run_demo("--root", str(root), timeout=DEMO_TIMEOUT)
         print(f"\n./run demo: {time.monotonic() - started:.0f} s\n{up.stdout[-3000:]}")
         assert up.returncode == 0, up.stdout[-6000:] + up.stderr[-3000:]
-        assert "release example-2026.11.0 is deployed and verified in test" in up.stdout
+        assert f"release {RELEASE} is deployed and verified in test" in up.stdout
         assert "./run demo down" in up.stdout
         code, out, err = salt(root, "ctl01", "cmd.run", f". {demo.OPENRC} && openstack token issue -f value -c id")
         assert code == 0 and json.loads(out)["ctl01"].strip(), out + err
