@@ -1,63 +1,399 @@
-"""The README's main job on a local default: a salt-master configuration under
-``.local/demo`` (nothing in /etc), then package the example manifest, publish it
-to ``test`` and show ``release.status`` -- all through the real ``salt-run``.
+"""The README's main job on a local default: a region deployed by ``deploy.region`` in the lab.
 
-Run it with ``./run demo`` (or ``python -m releasetrain.demo [--manifest PATH]``).
+``./run demo`` (``python -m releasetrain.demo``), as root on Debian 12:
+
+1. writes a salt-master configuration under ``.local/demo`` (nothing in /etc):
+   the release store, the lab's settings, listening on 0.0.0.0 for the lab's
+   minions, and the pillar of ``test``: the published tree's ``pillar/`` plus
+   ``.local/demo/pillar`` (a top.sls and the region's secrets, made once, mode 0600);
+2. packages ``examples/manifest.yml`` and publishes it to ``test``;
+3. starts a salt-master daemon with that configuration;
+4. holds the lab (a test session that has it makes the demo wait), brings up
+   the default topology (``salt-run lab.up``) and deploys the release with
+   ``salt-run state.orchestrate deploy.region``;
+5. shows ``release.status`` and how to reach the region.
+
+``./run demo down`` takes the lab down and stops the salt-master.
+``./run demo --release-only`` is the job without the lab: package, publish
+to ``test``, ``release.status`` (no root, no daemon, seconds).
+
+Everything goes through the real ``salt-run``; a failure exits 1 with one line.
 """
 
 import argparse
+import contextlib
+import json
 import os
+import re
+import signal
+import socket
 import subprocess
 import sys
+import time
 
 import yaml
 
+from releasetrain import secrets
 from releasetrain.cli import master_config
+from releasetrain.errors import ReleaseTrainError
+from releasetrain.lab import settings as lab_settings
+from releasetrain.lab import topology as lab_topology
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.dirname(sys.executable)
+#: The pillar the region's nodes get in the saltenv deployed (``test``): the lab's addresses and
+#: that environment's settings (both from the published kit), and the secrets made for the demo.
+PILLAR_SLS = ("openstack.region.lab", "openstack.environment.{env}", "openstack.secrets.lab")
+SECRETS_SLS = os.path.join("openstack", "secrets", "lab.sls")
+#: How long the demo waits for another session (a test run) to give the lab back.
+HOLD_WAIT = 4 * 3600
+MASTER_START_TIMEOUT = 90
+MASTER_STOP_TIMEOUT = 60
+OPENRC = "/root/admin-openrc"
+# salt-run's console log at level info says when each deploy.region step starts and ends
+STEP_START = re.compile(r"^\[INFO\s*\] Executing state deploy\.step for \[(?P<id>[^\]]+)\]")
+STEP_DONE = re.compile(r"^\[INFO\s*\] Completed state \[(?P<id>[^\]]+)\] at time \S+ \(duration_in_ms=(?P<ms>[\d.]+)\)")
 
 
-def write_master_config(root):
-    """A self-contained master config under ``root``; returns the config dir."""
-    for sub in ("pki", "cache/proc", "sock", "store", "gitcache", "log"):
+class DemoError(Exception):
+    """A step failed; ``str()`` is the one line to print."""
+
+
+def write_master_config(root, env="test"):
+    """A self-contained master config under ``root`` (and the demo pillar); returns the config dir."""
+    for sub in ("pki", "cache/proc", "sock", "store", "gitcache", "log", "run", "pillar"):
         os.makedirs(os.path.join(root, sub), exist_ok=True)
     config = master_config(store=os.path.join(root, "store"), cache=os.path.join(root, "gitcache"))
+    pillar_dir = os.path.join(root, "pillar")
+    config["pillar_roots"][env] = [*config["pillar_roots"].get(env, []), pillar_dir]
+    config["releasetrain"]["lab"] = {key: value for key, value in lab_settings.DEFAULTS.items() if value is not None}
     config.update({
         "root_dir": root,
         "pki_dir": os.path.join(root, "pki"),
         "cachedir": os.path.join(root, "cache"),
         "sock_dir": os.path.join(root, "sock"),
+        "pidfile": os.path.join(root, "run", "salt-master.pid"),
         "log_file": os.path.join(root, "log", "master"),
+        "log_level_logfile": "info",
         "user": "root" if os.geteuid() == 0 else os.environ.get("USER", "root"),
+        # the lab's minions connect to the topology's master address on the host
+        "interface": "0.0.0.0",
     })
     with open(os.path.join(root, "master"), "w", encoding="utf-8") as handle:
         yaml.safe_dump(config, handle, sort_keys=False)
+    top = {env: {"*": [sls.format(env=env) for sls in PILLAR_SLS]}}
+    with open(os.path.join(pillar_dir, "top.sls"), "w", encoding="utf-8") as handle:
+        handle.write("# Written by releasetrain.demo: the region pillar of the published kit, and the secrets.\n")
+        yaml.safe_dump(top, handle, sort_keys=False)
+    secrets.write_pillar(os.path.join(pillar_dir, SECRETS_SLS))
     return root
 
 
-def salt_run(config_dir, *args):
-    command = [os.path.join(os.path.dirname(sys.executable), "salt-run"), "-c", config_dir, *args]
-    print("$ salt-run " + " ".join(args), flush=True)
-    result = subprocess.run(command, capture_output=True, text=True, check=False)
-    sys.stdout.write(result.stdout)
+def _error_line(stdout, stderr=""):
+    """What went wrong, in one line: a ``HALTED`` line, the runner's ``ERROR:``, else Salt's last error."""
+    lines = [line.strip() for line in stdout.splitlines() if line.strip()]
+    for line in reversed(lines):
+        if "HALTED" in line:
+            return line[line.index("HALTED"):]
+    for line in reversed(lines):
+        if line.startswith("ERROR: "):  # the releasetrain outputter
+            return line[len("ERROR: "):]
+        if line.startswith("error: "):  # the same result as YAML (--out=yaml)
+            try:
+                return str(yaml.safe_load(line)["error"])
+            except yaml.YAMLError:
+                return line[len("error: "):]
+    logged = [line.strip() for line in stderr.splitlines() if "[ERROR" in line or "[CRITICAL" in line]
+    if logged:
+        return logged[-1].split("]", 1)[-1].strip()
+    return lines[-1] if lines else "(no output)"
+
+
+class StepProgress:
+    """Turns salt-run's info log into one line per ``deploy.region`` step; drops the rest of the log."""
+
+    def __init__(self):
+        self.started = set()
+
+    def __call__(self, line):
+        match = STEP_START.match(line)
+        if match:
+            self.started.add(match["id"])
+            return f"  {time.strftime('%H:%M:%S')} {match['id']} ...\n"
+        match = STEP_DONE.match(line)
+        if match and match["id"] in self.started:
+            return f"  {time.strftime('%H:%M:%S')} {match['id']} ended after {float(match['ms']) / 1000:.0f} s\n"
+        if re.match(r"^\[(DEBUG|INFO|WARNING)\s*\]", line) or line.startswith("unclosed "):
+            return None  # the rest of the log, and Salt's warnings about its own unclosed clients
+        return line
+
+
+def salt_run(config_dir, *args, stream=False, quiet=False, filter_line=None):
+    """``salt-run -c CONFIG ARGS``; prints its output; raises :class:`DemoError` with one line on failure."""
+    command = [os.path.join(BIN, "salt-run"), "-c", config_dir, *args]
+    if not quiet:
+        print("$ salt-run " + " ".join(args), flush=True)
+    if stream:  # long jobs: show the output as it comes
+        captured = []
+        with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
+            for line in proc.stdout:
+                captured.append(line)
+                shown = filter_line(line) if filter_line else line
+                if shown:
+                    sys.stdout.write(shown)
+                    sys.stdout.flush()
+        stdout, stderr = "".join(captured), ""
+        returncode = proc.returncode
+    else:
+        result = subprocess.run(command, capture_output=True, text=True, check=False)
+        if not quiet:
+            sys.stdout.write(result.stdout)
+        stdout, stderr, returncode = result.stdout, result.stderr, result.returncode
+    if returncode:
+        name = next(arg for arg in args if not arg.startswith("-"))
+        raise DemoError(f"salt-run {name} failed (exit {returncode}): {_error_line(stdout, stderr)}")
+    return stdout
+
+
+def _load_config(config_dir):
+    with open(os.path.join(config_dir, "master"), encoding="utf-8") as handle:
+        return yaml.safe_load(handle)
+
+
+def _read_pid(path):
+    try:
+        with open(path, encoding="utf-8") as handle:
+            pid = int(handle.read().strip())
+    except (OSError, ValueError):
+        return None
+    return pid if _alive(pid) else None
+
+
+def _alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def master_processes(config_dir):
+    """The pids of salt-master processes started with this config dir."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                argv = handle.read().decode(errors="replace").replace("\0", " ")
+        except OSError:
+            continue
+        if "salt-master" in argv and f"-c {config_dir}" in argv and _alive(int(entry)):
+            found.append(int(entry))
+    return sorted(found)
+
+
+def _port_open(port):
+    with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
+        sock.settimeout(1)
+        return sock.connect_ex(("127.0.0.1", int(port))) == 0
+
+
+def start_master(config_dir):
+    """Start ``salt-master -d`` with the demo config unless it runs; wait until it takes connections."""
+    config = _load_config(config_dir)
+    pid = _read_pid(config["pidfile"])
+    if pid:
+        print(f"salt-master already running (pid {pid})")
+        return pid
+    ports = (config.get("publish_port", 4505), config.get("ret_port", 4506))
+    busy = [port for port in ports if _port_open(port)]
+    if busy:
+        raise DemoError(f"port {busy[0]} is taken by another process; stop it (or another salt-master) first")
+    print(f"$ salt-master -c {config_dir} -d", flush=True)
+    result = subprocess.run([os.path.join(BIN, "salt-master"), "-c", config_dir, "-d"],
+                            capture_output=True, text=True, check=False)
     if result.returncode:
-        raise SystemExit(f"salt-run {args[0]} failed (exit {result.returncode})")
-    return result
+        raise DemoError(f"salt-master failed to start (exit {result.returncode}): {_error_line(result.stdout, result.stderr)}")
+    deadline = time.monotonic() + MASTER_START_TIMEOUT
+    event_pub = os.path.join(config["sock_dir"], "master_event_pub.ipc")
+    while time.monotonic() < deadline:
+        pid = _read_pid(config["pidfile"])
+        if pid and all(_port_open(port) for port in ports) and os.path.exists(event_pub):
+            print(f"salt-master running (pid {pid}, ports {ports[0]} and {ports[1]} on 0.0.0.0)")
+            return pid
+        time.sleep(0.5)
+    raise DemoError(f"salt-master did not come up within {MASTER_START_TIMEOUT}s; see {config['log_file']}")
+
+
+def stop_master(config_dir):
+    """Stop the demo's salt-master (TERM, then KILL what is left of it); True when one was running."""
+    config = _load_config(config_dir)
+    main_pid = _read_pid(config["pidfile"])
+    pids = sorted(set(master_processes(config_dir)) | ({main_pid} if main_pid else set()))
+    if not pids:
+        return False
+    for sig, wait in ((signal.SIGTERM, MASTER_STOP_TIMEOUT), (signal.SIGKILL, 10)):
+        for pid in ([main_pid] if main_pid and sig == signal.SIGTERM else pids):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            pids = [pid for pid in pids if _alive(pid)]
+            if not pids:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(config["pidfile"])
+                return True
+            time.sleep(0.5)
+    raise DemoError(f"salt-master pids {', '.join(map(str, pids))} did not stop; kill them by hand")
+
+
+@contextlib.contextmanager
+def hold_lab(name, wait=HOLD_WAIT):
+    """Hold the lab ``name`` (``region.hold``); say so while another session has it."""
+    from releasetrain.lab import region  # pylint: disable=import-outside-toplevel
+    from releasetrain.lab.errors import LabError  # pylint: disable=import-outside-toplevel
+
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(region.hold(name, wait=0))
+        except LabError as err:
+            if "another session" not in str(err):
+                raise
+            print(f"waiting for the lab {name!r}: another session (a test run?) holds it; "
+                  f"waiting up to {wait / 60:.0f} min ...", flush=True)
+            started = time.monotonic()
+            stack.enter_context(region.hold(name, wait=wait))
+            print(f"got the lab {name!r} after {time.monotonic() - started:.0f}s", flush=True)
+        yield
+
+
+def package_and_publish(config_dir, manifest, env):
+    packaged = salt_run(config_dir, "--out=yaml", "release.package", f"manifest={manifest}")
+    release = yaml.safe_load(packaged)["release"]
+    salt_run(config_dir, "release.publish", release, f"env={env}")
+    return release
+
+
+def release_only(args, config_dir):
+    release = package_and_publish(config_dir, args.manifest, args.env)
+    salt_run(config_dir, "release.status")
+    print(f"\nrelease {release} is published to {args.env}; its tree is "
+          f"{os.path.join(config_dir, 'store', 'envs', args.env)}")
+
+
+class Clock:
+    """Wall time of each step, printed at the end."""
+
+    def __init__(self):
+        self.started = time.monotonic()
+        self.steps = []
+
+    @contextlib.contextmanager
+    def step(self, name):
+        began = time.monotonic()
+        yield
+        self.steps.append((name, time.monotonic() - began))
+
+    def report(self):
+        lines = [f"  {name:<24} {seconds:7.0f} s" for name, seconds in self.steps]
+        lines.append(f"  {'total':<24} {time.monotonic() - self.started:7.0f} s")
+        return "\n".join(lines)
+
+
+def region_up(args, config_dir):
+    topo = lab_topology.load(args.topology)
+    clock = Clock()
+    with clock.step("package + publish"):
+        release = package_and_publish(config_dir, args.manifest, args.env)
+    with clock.step("salt-master"):
+        start_master(config_dir)
+    with hold_lab(topo.name, wait=args.wait):
+        # A region this run creates is bootstrapped, also when the store remembers a release
+        # verified in an earlier demo's (since removed) region; a running one is left to deploy.plan.
+        was_up = json.loads(salt_run(config_dir, "--out=json", "lab.status", quiet=True)).get("up")
+        with clock.step("lab.up"):
+            salt_run(config_dir, "lab.up", f"topology={topo.source}")
+        pillar = {"release": release, "env": args.env}
+        if not was_up:
+            pillar["mode"] = "bootstrap"
+        pillar = json.dumps(pillar)
+        print(f"deploy.region: a cold region takes about 20 minutes; the master logs to "
+              f"{os.path.join(config_dir, 'log', 'master')}", flush=True)
+        with clock.step("deploy.region"):
+            salt_run(config_dir, "--log-level=info", "--state-output=mixed", "state.orchestrate", "deploy.region",
+                     f"pillar={pillar}", stream=True, filter_line=StepProgress())
+    salt_run(config_dir, "release.status")
+    print(f"\nrelease {release} is deployed and verified in {args.env} on the lab region {topo.name!r}.")
+    print("wall time:\n" + clock.report())
+    print(how_to_reach(config_dir, topo))
+
+
+def how_to_reach(config_dir, topo):
+    roles = ", ".join(f"{node.name} ({'/'.join(node.roles)}, {node.mgmt_address})" for node in topo.nodes)
+    salt = f"{os.path.join(BIN, 'salt')} -c {config_dir}"
+    run = f"{os.path.join(BIN, 'salt-run')} -c {config_dir}"
+    controller = next((node.name for node in topo.nodes if "controller" in node.roles), topo.nodes[0].name)
+    return "\n".join([
+        "",
+        f"The region: {roles}; the salt-master listens on {topo.master_address}.",
+        f"  {run} lab.status                # the nodes, their addresses, bridges, the apt proxy",
+        f"  {salt} '*' test.ping",
+        f"  {salt} {controller} cmd.run '. {OPENRC} && openstack service list'",
+        f"  {salt} {controller} cmd.run '. {OPENRC} && openstack token issue'",
+        "  ./run demo down                    # lab.down, then stop the salt-master",
+        "While it is up, test sessions cannot bring up their lab of the same name: take it down first.",
+    ])
+
+
+def region_down(args, config_dir):
+    if not os.path.isfile(os.path.join(config_dir, "master")):
+        print(f"no demo in {config_dir}: nothing to take down")
+        return
+    failure = None
+    try:
+        salt_run(config_dir, "lab.down")
+    except DemoError as err:
+        failure = err
+    print(f"$ stop salt-master -c {config_dir}", flush=True)
+    stopped = stop_master(config_dir)
+    print("salt-master stopped" if stopped else "salt-master was not running")
+    if failure:
+        raise failure
+    print("the demo's lab and salt-master are down")
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("action", nargs="?", choices=("up", "down"), default="up",
+                        help="up (default): deploy the region; down: lab.down and stop the salt-master")
+    parser.add_argument("--release-only", action="store_true",
+                        help="only package the manifest, publish it and show release.status (no lab, no root)")
     parser.add_argument("--root", default=os.path.join(REPO_ROOT, ".local", "demo"))
     parser.add_argument("--manifest", default=os.path.join(REPO_ROOT, "examples", "manifest.yml"))
     parser.add_argument("--env", default="test")
+    parser.add_argument("--topology", default=None, help="the lab topology (default lab/region-minimal.yml)")
+    parser.add_argument("--wait", type=float, default=HOLD_WAIT,
+                        help="seconds to wait for another session to give the lab back")
     args = parser.parse_args(argv)
-    config_dir = write_master_config(os.path.abspath(args.root))
-    packaged = salt_run(config_dir, "--out=yaml", "release.package", f"manifest={args.manifest}")
-    release = yaml.safe_load(packaged.stdout)["release"]
-    salt_run(config_dir, "release.publish", release, f"env={args.env}")
-    salt_run(config_dir, "release.status")
-    print(f"\nrelease {release} is published to {args.env}; its tree is "
-          f"{os.path.join(config_dir, 'store', 'envs', args.env)}")
+    root = os.path.abspath(args.root)
+    try:
+        if args.action == "down":
+            region_down(args, root)
+            return 0
+        config_dir = write_master_config(root, args.env)
+        if args.release_only:
+            release_only(args, config_dir)
+            return 0
+        if os.geteuid() != 0:
+            raise DemoError("the demo's lab needs root (sudo ./run demo); ./run demo --release-only runs without it")
+        try:
+            region_up(args, config_dir)
+        except (DemoError, ReleaseTrainError, OSError) as err:
+            raise DemoError(f"{err} (./run demo down takes down what was started)") from err
+    except (DemoError, ReleaseTrainError, OSError) as err:
+        print(f"ERROR: {err}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -16,7 +16,10 @@ override ``lab_topology_path`` to bring up another topology.  Without root,
 Linux or the lab's tools every test that asks for these fixtures is skipped
 with the reason.  One lab of a name runs on a host at a time: the session
 holds it (``region.hold``) while its lab is up, so a second test session, or
-``bench/lab_up.py``, waits for it.
+``bench/lab_up.py``, waits for it.  A test that brings the default topology up
+by itself (the demo) asks for ``default_lab_free``: it runs before the first
+test that uses ``lab_region`` (``tests/conftest.py`` orders them), since the
+session holds the lab from then to its end.
 """
 
 import contextlib
@@ -31,6 +34,7 @@ from releasetrain.lab import host, nodes, region, settings, topology
 
 LAB_TESTS_STATE_DIR = "/var/lib/releasetrain/lab-tests"
 LOCK_WAIT = 1200
+_SESSION = {"holds": None}  # the topology name while lab_region holds it
 TARGET_FLAGS = {"glob": None, "grain": "-G", "list": "-L", "compound": "-C", "pcre": "-E", "pillar": "-I"}
 
 
@@ -142,6 +146,7 @@ def lab_region(lab_master, lab_settings, lab_topology_path):
     salt_run = lab_master.salt_run_cli(timeout=900)
     topo = topology.load(lab_topology_path)
     with region.hold(topo.name, wait=LOCK_WAIT):
+        _SESSION["holds"] = topo.name
         salt_run.run("lab.down")  # whatever a crashed earlier session left
         try:
             ret = salt_run.run("lab.up", f"topology={lab_topology_path}")
@@ -156,5 +161,16 @@ def lab_region(lab_master, lab_settings, lab_topology_path):
                 salt_run_cli=salt_run,
             )
         finally:
+            _SESSION["holds"] = None
             down = salt_run.run("lab.down")
             assert down.returncode == 0, f"lab.down failed: {down.data or down.stderr}"
+
+
+@pytest.fixture
+def default_lab_free(lab_skip):
+    """For a test that brings the default topology up itself: this session must not hold it."""
+    if _SESSION["holds"]:
+        pytest.fail(
+            f"this session holds the lab {_SESSION['holds']!r} (lab_region) until it ends; a test using "
+            "default_lab_free must run before the first lab_region test (tests/conftest.py orders them)"
+        )

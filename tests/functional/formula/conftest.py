@@ -3,10 +3,9 @@
 Grains from the minion configuration override the detected ones, so one
 Debian machine renders the formula as Debian 12, Ubuntu 22.04 and 24.04.
 The pillar is the committed lab region and test environment plus secrets
-made for the test.
+made for the test (``releasetrain.secrets.make_secrets``).
 """
 
-import base64
 import json
 import os
 import subprocess
@@ -16,6 +15,7 @@ import pytest
 import yaml
 
 from releasetrain.loader import tree_path
+from releasetrain.secrets import make_secrets
 
 SALT_CALL = os.path.join(os.path.dirname(sys.executable), "salt-call")
 
@@ -27,24 +27,12 @@ PLATFORMS = {
     "ubuntu-24.04": {"os": "Ubuntu", "os_family": "Debian", "osfinger": "Ubuntu-24.04",
                      "osrelease": "24.04", "oscodename": "noble"},
 }
-SECRET_NAMES = ("rabbitmq", "admin", "keystone_db", "glance_db", "placement_db", "nova_db",
-                "neutron_db", "glance", "placement", "nova", "neutron", "metadata")
 
 
 def stage_sls():
     """The SLS of every deploy stage, in order (states/openstack/stages.yaml)."""
     with open(os.path.join(tree_path("states"), "openstack", "stages.yaml"), encoding="utf-8") as handle:
         return [stage["sls"] for stage in yaml.safe_load(handle)["stages"]]
-
-
-def make_secrets():
-    """Secrets for one test: passwords and fernet/credential keys."""
-    def key():
-        return base64.urlsafe_b64encode(os.urandom(32)).decode()
-
-    secrets = {name: base64.urlsafe_b64encode(os.urandom(12)).decode() for name in SECRET_NAMES}
-    secrets.update(fernet_keys=[key(), key()], credential_keys=[key(), key()])
-    return secrets
 
 
 def drop_key(data, path):

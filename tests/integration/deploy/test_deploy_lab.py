@@ -26,6 +26,7 @@ from pytestshellutils.utils import ports
 from releasetrain import config as rt_config
 from releasetrain.loader import tree_path
 from releasetrain.pipeline import Pipeline
+from releasetrain.secrets import make_secrets
 from tests.integration.gerrit.conftest import PROJECT, SECRET, post_hook, recorded
 
 pytestmark = [pytest.mark.lab, pytest.mark.region, pytest.mark.slow]
@@ -77,8 +78,6 @@ def _git(cwd, *args):
 def kit(lab_region, deploy_lab_dirs):
     """``kit(name, pillar_edit, node_pillar)``: commit the formula and the lab pillar (edited) to the
     kit repo; returns the commit."""
-    from tests.functional.formula.conftest import make_secrets
-
     store = deploy_lab_dirs["store"]
     for env in ("test", "staging"):  # the master made these folders; the store wants its symlinks there
         tree = store / "envs" / env

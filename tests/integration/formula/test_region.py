@@ -20,7 +20,7 @@ import yaml
 
 from releasetrain.lab import nodes
 from releasetrain.loader import tree_path
-from tests.functional.formula.conftest import make_secrets
+from releasetrain.secrets import make_secrets
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow, pytest.mark.region]
 
