@@ -140,12 +140,21 @@ def _deploy(lab_region, name):
     return ret
 
 
+def _state_results(data):
+    """The orchestration's state results (by state key) wherever salt-run's JSON nests them."""
+    if isinstance(data, dict):
+        if data and all(isinstance(v, dict) and "__run_num__" in v for v in data.values()):
+            return data
+        for value in data.values():
+            found = _state_results(value)
+            if found:
+                return found
+    return {}
+
+
 def _print_step_times(data, total):
     """Each step's wall time and share of the run (for bench/results/lab.md)."""
-    states = next(iter(((data or {}).get("data") or {}).values()), {}) if isinstance(data, dict) else {}
-    if not isinstance(states, dict):
-        return
-    for state in sorted((s for s in states.values() if isinstance(s, dict)), key=lambda s: s.get("__run_num__", 0)):
+    for state in sorted(_state_results(data).values(), key=lambda s: s["__run_num__"]):
         seconds = float(state.get("duration") or 0) / 1000
         print(f"  {state.get('__id__', '?'):<48} {seconds:8.1f} s {100 * seconds / total:5.1f} %")
 
