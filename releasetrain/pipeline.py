@@ -194,7 +194,7 @@ class Pipeline:
                 built = packaging.build(self.config, kit, by=f"gerrit:{event['who'] or 'unknown'}")
                 run.record["release"] = built["release"]
             try:
-                with self._lock(f"env-{env}"):
+                with env_lock(self.config, env):
                     with run.step("publish", env):
                         self.store.publish(built["release"], env, by=f"gerrit:{event['who'] or 'unknown'}")
                     with run.step("deploy", env) as step:
@@ -294,7 +294,7 @@ class Pipeline:
     def deploy(self, run, release, env, promote):
         """Publish (or promote), orchestrate and verify ``release`` in ``env``, alone in that environment."""
         conf = self.settings["deploy"]
-        with self._lock(f"env-{env}"):
+        with env_lock(self.config, env):
             with run.step("promote" if promote else "publish", env):
                 if promote:
                     self.store.promote(release, env, self.by)
