@@ -179,12 +179,12 @@ def _write(config, release, exports, fetched, by):
             "packaged_by": by,
             "repos": repos,
         }
-        created = store.add_release(release, tmp, sha256, metadata)
+        stored, created = store.add_release(release, tmp, metadata)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-    return {"release": release, "tarball": tarball, "sha256": sha256, "created": created,
-            "release_yml": store.release_yml_path(release), "repos": repos}
+    return {"release": release, "tarball": tarball, "sha256": stored["sha256"], "created": created,
+            "release_yml": store.release_yml_path(release), "repos": stored["repos"]}
 
 
 def _apart(pins):

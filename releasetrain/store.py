@@ -46,6 +46,12 @@ def sha256_file(path):
     return digest.hexdigest()
 
 
+def _pins(metadata):
+    """What makes a release's content: each repo's name, URL, SHA, path, subdir and ref."""
+    keys = ("name", "url", "sha", "path", "subdir", "ref")
+    return [{key: repo.get(key) for key in keys} for repo in metadata.get("repos") or []]
+
+
 def _syncfs(path):
     """Flush the store's filesystem before a switch, so a crash cannot expose an empty tree."""
     fd = os.open(path, os.O_RDONLY)
@@ -134,27 +140,49 @@ class Store:
         entries = [name[: -len(".yml")] for name in os.listdir(self.releases_dir) if name.endswith(".yml")]
         return sorted(entries, key=lambda rid: os.path.getmtime(self.release_yml_path(rid)))
 
-    def add_release(self, release, tmp_tarball, sha256, metadata):
-        """Move a freshly written tarball into the store; release.yml, written last, marks it complete."""
+    def add_release(self, release, tmp_tarball, metadata):
+        """Move a freshly written tarball into the store; release.yml, written last, marks it complete.
+
+        Returns the release.yml that stands and whether this call created it. A release that
+        exists already stands as it is when its repos are the same (its kit is what was tested,
+        even if this version of releasetrain compresses it to other bytes); a damaged kit is
+        replaced by the new one when that has the recorded sha256."""
         os.makedirs(self.releases_dir, exist_ok=True)
         with self.lock():
             if self.exists(release):
-                existing = self.show(release)
-                os.unlink(tmp_tarball)
-                if existing.get("sha256") != sha256:
-                    raise StoreError(
-                        f"release {release!r} already exists with different content "
-                        f"(sha256 {existing.get('sha256', '?')[:12]}...); name the new one differently"
-                    )
-                return False
+                return self._package_again(release, tmp_tarball, metadata), False
             tarball = self.tarball_path(release)
             os.replace(tmp_tarball, tarball)
-            self._write_atomic(tarball + ".sha256", f"{sha256}  {os.path.basename(tarball)}\n")
+            self._write_sha256(tarball, metadata["sha256"])
             self._write_atomic(
                 self.release_yml_path(release), yaml.safe_dump(metadata, sort_keys=False, default_flow_style=False)
             )
-            self._append_history({"action": "package", "release": release, "sha256": sha256})
-            return True
+            self._append_history({"action": "package", "release": release, "sha256": metadata["sha256"]})
+            return metadata, True
+
+    def _package_again(self, release, tmp_tarball, metadata):
+        existing = self.show(release)
+        recorded = existing.get("sha256", "?")
+        if _pins(existing) != _pins(metadata):
+            raise StoreError(
+                f"release {release!r} already exists with different content "
+                f"(sha256 {recorded[:12]}...); name the new one differently"
+            )
+        tarball = self.tarball_path(release)
+        if os.path.isfile(tarball) and sha256_file(tarball) == recorded:
+            return existing
+        if metadata["sha256"] != recorded:
+            raise StoreError(
+                f"release {release!r} is damaged (its tarball does not match sha256 {recorded[:12]}...) and this "
+                "releasetrain builds it with other bytes; package the manifest under a new name"
+            )
+        os.replace(tmp_tarball, tarball)
+        self._write_sha256(tarball, recorded)
+        self._append_history({"action": "repair", "release": release, "sha256": recorded})
+        return existing
+
+    def _write_sha256(self, tarball, sha256):
+        self._write_atomic(tarball + ".sha256", f"{sha256}  {os.path.basename(tarball)}\n")
 
     def tmp_tarball_path(self, release):
         os.makedirs(self.releases_dir, exist_ok=True)

@@ -4,6 +4,7 @@ import os
 import tarfile
 
 import pytest
+import yaml
 
 from releasetrain import compare, config as rt_config, packaging
 from releasetrain.errors import ReleaseTrainError, StoreError
@@ -258,6 +259,47 @@ def test_a_damaged_tarball_is_not_published(config, two_releases):
     with pytest.raises(StoreError, match="damaged"):
         two_releases.publish("r1", "test", by="a")
     assert two_releases.current("test") is None
+
+
+def test_packaging_a_damaged_release_again_repairs_it(config, two_releases, rt_paths, formula_repos):
+    """publish says "package it again" for a damaged kit: that must work."""
+    store = two_releases
+    recorded = store.show("r1")["sha256"]
+    with open(store.tarball_path("r1"), "r+b") as handle:
+        handle.seek(100)
+        handle.write(b"XXXX")
+    again = packaging.package(config, rt_paths["work"] / "r1.yml")
+    assert (again["created"], again["sha256"]) == (False, recorded)
+    assert sha256_file(store.tarball_path("r1")) == recorded
+    assert store.history()[-1] | {"action": "repair", "release": "r1"} == store.history()[-1]
+    store.publish("r1", "test", by="a")
+    assert store.current("test") == "r1"
+
+
+def test_a_release_kept_with_other_kit_bytes_stands_when_packaged_again(config, two_releases, rt_paths):
+    """A kit written by an older releasetrain (same repos, other compression) is the one that was
+    tested: packaging its manifest again keeps it and reports its sha256."""
+    store = two_releases
+    tarball = store.tarball_path("r1")
+    with tarfile.open(tarball) as archive:
+        archive.extractall(rt_paths["work"] / "old", filter="fully_trusted")
+    with tarfile.open(tarball, "w:gz", compresslevel=1) as archive:  # other bytes, same tree
+        archive.add(rt_paths["work"] / "old", arcname=".")
+    older = sha256_file(tarball)
+    metadata = store.show("r1") | {"sha256": older}
+    with open(store.release_yml_path("r1"), "w") as handle:
+        yaml.safe_dump(metadata, handle, sort_keys=False)
+    before = snapshot(rt_paths["store"])
+    again = packaging.package(config, rt_paths["work"] / "r1.yml")
+    assert (again["created"], again["sha256"]) == (False, older)
+    assert snapshot(rt_paths["store"]) == before
+    with open(tarball, "r+b") as handle:  # damaged too: it cannot be rebuilt to its recorded bytes
+        handle.seek(100)
+        handle.write(b"XXXX")
+    before = snapshot(rt_paths["store"])
+    with pytest.raises(StoreError, match="is damaged .* other bytes; package the manifest under a new name"):
+        packaging.package(config, rt_paths["work"] / "r1.yml")
+    assert snapshot(rt_paths["store"]) == before
 
 
 def test_old_trees_are_collected_but_the_current_one_is_kept(config, two_releases, rt_paths):
