@@ -6,22 +6,20 @@ mtime (the newest commit time of the kit), modes normalised to 0644/0755,
 GNU tar headers (no PAX time records), and a gzip header without name or time.
 
 The headers are written here rather than by :mod:`tarfile` (the bytes are the
-ones ``tarfile`` writes in GNU format, checked by the tests) and the gzip
-framing is written around one zlib stream: the same bytes as before, in a
-fraction of the Python time, and no longer tied to a Python version's tarfile.
+ones ``tarfile`` writes in GNU format, checked by the tests), in a fraction of
+the Python time and no longer tied to a Python version's tarfile; the gzip is
+:mod:`releasetrain.deflate`'s, whose bytes do not depend on the number of cores.
 """
 
-import concurrent.futures
 import hashlib
 import io
 import posixpath
-import struct
 import tarfile
-import zlib
 from dataclasses import dataclass
 
 import yaml
 
+from releasetrain import deflate
 from releasetrain.errors import ManifestError
 
 METADATA_NAME = ".releasetrain.yml"
@@ -29,7 +27,6 @@ GZIP_LEVEL = 6  # what gzip(1) uses by default
 
 BLOCK = 512
 RECORD = 20 * BLOCK  # tar pads the archive to a multiple of this
-CHUNK = 1 << 20  # bytes of tar handed to zlib at a time
 _ENCODING, _ERRORS = "utf-8", "surrogateescape"  # what tarfile uses for names
 _GNU_MAGIC = b"ustar  \0"
 _NUL_BLOCK = bytes(BLOCK)
@@ -309,18 +306,12 @@ def _member_blocks(member, mtime_field):
             yield bytes(BLOCK - size % BLOCK)
 
 
-def _gzip_header(level):
-    xfl = b"\002" if level == 9 else b"\004" if level == 1 else b"\000"
-    return b"\037\213\010\000" + b"\000\000\000\000" + xfl + b"\377"  # no name, mtime 0, OS unknown
-
-
 def write_tarball(fileobj, members, mtime, blocks=()):
     """Write the reproducible tarball of ``members`` (and ``blocks``, see :func:`tar_blocks`)
     to ``fileobj``; return its sha256.
 
-    The bytes are those of ``tarfile`` (GNU format) inside ``gzip.GzipFile(mtime=0)`` at
-    level 6: one zlib stream, whose output does not depend on how its input is cut. zlib
-    runs in a second thread (it releases the GIL) while this one builds the headers.
+    The tar bytes are those of ``tarfile`` (GNU format); :mod:`releasetrain.deflate`
+    compresses them at level 6 on every core while this thread builds the headers.
     """
     hasher = hashlib.sha256()
 
@@ -328,32 +319,9 @@ def write_tarball(fileobj, members, mtime, blocks=()):
         hasher.update(data)
         fileobj.write(data)
 
-    out(_gzip_header(GZIP_LEVEL))
-    compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, -zlib.MAX_WBITS, zlib.DEF_MEM_LEVEL, 0)
-    state = {"crc": 0, "size": 0}
-
-    def compress(chunk):
-        state["crc"] = zlib.crc32(chunk, state["crc"])
-        state["size"] += len(chunk)
-        return compressor.compress(chunk)
-
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as zipper:
-        pending = []
-        pieces, held = [], 0
+    with deflate.GzipWriter(out, GZIP_LEVEL) as zipped:
         for piece in _with_end(tar_blocks(members, mtime, blocks)):
-            pieces.append(piece)
-            held += len(piece)
-            if held >= CHUNK:
-                pending.append(zipper.submit(compress, b"".join(pieces)))
-                pieces, held = [], 0
-                while pending and (pending[0].done() or len(pending) > 2):
-                    out(pending.pop(0).result())
-        if pieces:
-            pending.append(zipper.submit(compress, b"".join(pieces)))
-        for job in pending:
-            out(job.result())
-    out(compressor.flush())
-    out(struct.pack("<LL", state["crc"], state["size"] & 0xFFFFFFFF))
+            zipped.write(piece)
     return hasher.hexdigest()
 
 
