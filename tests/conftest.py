@@ -25,17 +25,7 @@ def pytest_addoption(parser):
 
 
 def pytest_collection_modifyitems(config, items):
-    """Full-region tests install OpenStack on four lab nodes: opt-in, so the default suite stays short.
-
-    Tests that bring the default lab up by themselves (``default_lab_free``, the demo) run before the
-    first test using ``lab_region``, which holds the lab until the session ends.
-    """
-    first = next((n for n, item in enumerate(items) if "lab_region" in getattr(item, "fixturenames", ())), None)
-    if first is not None:
-        own = [item for item in items[first:] if "default_lab_free" in getattr(item, "fixturenames", ())]
-        if own:
-            rest = [item for item in items[first:] if item not in own]
-            items[first:] = own + rest
+    """Full-region tests install OpenStack on four lab nodes: opt-in, so the default suite stays short."""
     if config.getoption("--region"):
         return
     skip = pytest.mark.skip(reason=f"full OpenStack region test: run with `./run test --region` or {REGION_ENV}=1")

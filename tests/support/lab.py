@@ -1,4 +1,4 @@
-"""Session fixtures for the container lab: a started master and a region of real minions.
+"""Fixtures for the container lab: a started master and a region of real minions.
 
 Use them from any test layer (formula, orchestration, ...)::
 
@@ -9,17 +9,17 @@ Use them from any test layer (formula, orchestration, ...)::
         lab_region.run_in("ctl01", "systemctl", "is-active", "salt-minion")
 
 ``lab_region`` brings up the default topology (``lab/region-minimal.yml``:
-ctl01, net01, cmp01, cmp02) once per session against ``lab_master`` and takes
-it down at the end, also when tests fail.  Override ``lab_master_overrides``
-(session scope) in a conftest to add master settings such as ``file_roots``;
-override ``lab_topology_path`` to bring up another topology.  Without root,
+ctl01, net01, cmp01, cmp02) against ``lab_master`` once per test module and
+takes it down when the module is done, also when tests fail: each module gets
+a new region and a master of its own, so what one module installs (a whole
+OpenStack region) never reaches the next, and a module's
+``lab_master_overrides`` (module scope; override it in the module or a
+conftest to add master settings such as ``file_roots``) always applies.
+Override ``lab_topology_path`` to bring up another topology.  Without root,
 Linux or the lab's tools every test that asks for these fixtures is skipped
-with the reason.  One lab of a name runs on a host at a time: the session
-holds it (``region.hold``) while its lab is up, so a second test session, or
-``bench/lab_up.py``, waits for it.  A test that brings the default topology up
-by itself (the demo) asks for ``default_lab_free``: it runs before the first
-test that uses ``lab_region`` (``tests/conftest.py`` orders them), since the
-session holds the lab from then to its end.
+with the reason.  One lab of a name runs on a host at a time: a module holds
+it (``region.hold``) while its lab is up, so a second test session, the demo
+(``default_lab_free``), or ``bench/lab_up.py`` waits for it.
 """
 
 import contextlib
@@ -103,19 +103,19 @@ def lab_settings(lab_skip):
     )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def lab_topology_path():
     """The topology ``lab_region`` brings up; override to use another."""
     return topology.default_path()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def lab_master_overrides():
     """Extra master configuration for ``lab_master`` (override in a conftest)."""
     return {}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def lab_master(salt_factories, lab_settings, lab_master_overrides, tmp_path_factory):
     """A started salt-master the lab's minions reach (listens on all addresses)."""
     base = tmp_path_factory.mktemp("lab-master")
@@ -140,7 +140,7 @@ def lab_master(salt_factories, lab_settings, lab_master_overrides, tmp_path_fact
         yield master
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def lab_region(lab_master, lab_settings, lab_topology_path):
     """The default region up with real minions answering; removed at the end of the session."""
     salt_run = lab_master.salt_run_cli(timeout=900)
@@ -168,9 +168,9 @@ def lab_region(lab_master, lab_settings, lab_topology_path):
 
 @pytest.fixture
 def default_lab_free(lab_skip):
-    """For a test that brings the default topology up itself: this session must not hold it."""
+    """For a test that brings the default topology up itself: no lab_region of this session may hold it."""
     if _SESSION["holds"]:
         pytest.fail(
-            f"this session holds the lab {_SESSION['holds']!r} (lab_region) until it ends; a test using "
-            "default_lab_free must run before the first lab_region test (tests/conftest.py orders them)"
+            f"this module holds the lab {_SESSION['holds']!r} (lab_region) until it ends; a test using "
+            "default_lab_free must be in a module without lab_region"
         )

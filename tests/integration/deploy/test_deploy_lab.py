@@ -41,7 +41,7 @@ def deploy_lab_dirs(tmp_path_factory):
     return {"store": base / "store", "kit": base / "kit", "deploy_kit": base / "deploy-kit", "api_port": ports.get_unused_localhost_port()}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def lab_master_overrides(deploy_lab_dirs):
     """The lab master serves each environment's published tree, as ``releasetrain master-config`` says,
     and runs the Gerrit train: salt-api's webhook, the reactors, the pipeline over the deploy-kit repo.
