@@ -21,3 +21,9 @@ openstack:
       management_address: 10.231.10.32
       overlay_address: 10.231.20.32
       provider_interface: provider
+  # Lab nodes are containers, where the host's cgroup controllers are read-only:
+  # libvirt must not give each QEMU guest cgroups of its own, or no server boots.
+  nova_compute:
+    config:
+      /etc/libvirt/qemu.conf:
+        - cgroup_controllers = [ ]

@@ -116,6 +116,12 @@ def test_configuration_is_rendered_from_pillar(rendered):
     assert "transport_url = rabbit://openstack:" in nova
 
 
+def test_the_lab_region_keeps_qemu_guests_out_of_cgroups(rendered):
+    """In a lab node (a container) the cgroup controllers are read-only: libvirt must not use them."""
+    qemu = _config(rendered["debian-12"], "nova-compute-config-file-managed-qemu.conf")
+    assert qemu == "cgroup_controllers = [ ]\n"
+
+
 def test_configuration_files_hide_their_diffs(rendered):
     """Files carry secrets: their diffs never reach the job output."""
     for platform_states in rendered.values():

@@ -110,12 +110,12 @@ def converged_region(lab_region):
     return {"lab": lab_region, "first": first, "seconds": seconds}
 
 
-def _openstack(lab_region, *args, timeout=300):
-    """The real OpenStack client on the controller, as admin; parsed JSON output."""
-    command = " ".join(["openstack", *args, "-f", "json"])
+def _openstack(lab_region, *args, timeout=300, parse=True):
+    """The real OpenStack client on the controller, as admin; parsed JSON output (or the text)."""
+    command = " ".join(["openstack", *args, *(["-f", "json"] if parse else [])])
     result = lab_region.run_in("ctl01", "bash", "-c", f". {OPENRC} && {command}", check=False, timeout=timeout)
     assert result.returncode == 0, f"{command}: {result.stderr[-2000:]}"
-    return json.loads(result.stdout)
+    return json.loads(result.stdout) if parse else result.stdout
 
 
 def _eventually(check, timeout=300, interval=10):
@@ -129,6 +129,11 @@ def _eventually(check, timeout=300, interval=10):
             time.sleep(interval)
 
 
+def _assert_active(lab, image_id, size=None):
+    image = _openstack(lab, "image", "show", image_id)
+    assert image["status"] == "active" and size in (None, image["size"]), image
+
+
 def test_token_issue(converged_region):
     token = _openstack(converged_region["lab"], "token", "issue")
     assert token["id"] and token["project_id"]
@@ -140,11 +145,8 @@ def test_image_create_from_a_small_file(converged_region):
     created = _openstack(lab, "image", "create", "--file", "/root/tiny.img", "--disk-format", "raw",
                          "--container-format", "bare", "--public", "releasetrain-tiny")
 
-    def active():  # the client returns the image as created, before its upload settles
-        image = _openstack(lab, "image", "show", created["id"])
-        assert image["status"] == "active" and image["size"] == 1048576, image
-
-    _eventually(active, timeout=120, interval=5)
+    # the client returns the image as created, before its upload settles
+    _eventually(lambda: _assert_active(lab, created["id"], size=1048576), timeout=120, interval=5)
 
 
 def test_compute_service_list_shows_both_computes_up(converged_region):
@@ -183,6 +185,65 @@ def test_hypervisor_list_lists_the_computes(converged_region):
         assert {"cmp01", "cmp02"} <= names, hypervisors
 
     _eventually(listed)
+
+
+GUEST_SAYS = b"releasetrain guest booted"
+
+
+def boot_sector(message):
+    """A disk image the test builds (nothing is downloaded): a boot sector whose 16-bit code writes
+    ``message`` to the first serial port, which Nova keeps as the server's console log, then halts."""
+    code = bytes([
+        0xFA, 0xFC,                  # cli; cld
+        0x31, 0xC0, 0x8E, 0xD8,      # xor ax, ax; mov ds, ax
+        0xBE, 0x17, 0x7C,            # mov si, 0x7c17 (the message, right after this code)
+        0xBA, 0xF8, 0x03,            # mov dx, 0x3f8 (COM1)
+        0xAC, 0x84, 0xC0, 0x74, 0x03,  # next: lodsb; test al, al; jz halt
+        0xEE, 0xEB, 0xF8,            # out dx, al; jmp next
+        0xF4, 0xEB, 0xFD,            # halt: hlt; jmp halt
+    ])
+    return ((code + message + b"\r\n\0").ljust(510, b"\0") + b"\x55\xaa").ljust(1 << 20, b"\0")
+
+
+def _compute_diagnostics(lab, server):
+    fault = lab.run_in("ctl01", "bash", "-c", f". {OPENRC} && openstack server show {server} -c fault -f value",
+                       check=False).stdout
+    logs = [f"fault: {fault}"]
+    for node in ("cmp01", "cmp02"):
+        tail = lab.run_in(node, "sh", "-c", "tail -n 30 /var/log/nova/nova-compute.log", check=False).stdout
+        logs.append(f"--- {node} nova-compute.log:\n{tail}")
+    return "\n".join(logs)[-6000:]
+
+
+def test_a_server_boots_on_qemu_and_runs_the_guest(converged_region):
+    """Nova schedules a server on a compute, Neutron plugs its port into a VXLAN network, libvirt
+    starts QEMU (TCG: no KVM in a lab node), and the guest's own output reaches its console log."""
+    lab = converged_region["lab"]
+    root = nodes.NodeDirs(lab.settings.state_dir, lab.topology.node("ctl01")).root
+    with open(os.path.join(root, "root", "boot.img"), "wb") as handle:
+        handle.write(boot_sector(GUEST_SAYS))
+    image = _openstack(lab, "image", "create", "--file", "/root/boot.img", "--disk-format", "raw",
+                       "--container-format", "bare", "releasetrain-boot")
+    _eventually(lambda: _assert_active(lab, image["id"]), timeout=120, interval=5)
+    _openstack(lab, "flavor", "create", "--ram", "64", "--disk", "1", "--vcpus", "1", "releasetrain-tiny")
+    _openstack(lab, "network", "create", "releasetrain-net")
+    _openstack(lab, "subnet", "create", "--network", "releasetrain-net", "--subnet-range", "192.168.77.0/24",
+               "releasetrain-subnet")
+    command = (f". {OPENRC} && openstack server create --image releasetrain-boot --flavor releasetrain-tiny "
+               "--network releasetrain-net --wait -f json releasetrain-server")
+    created = lab.run_in("ctl01", "bash", "-c", command, check=False, timeout=900)
+    assert created.returncode == 0, f"{created.stderr[-2000:]}\n{_compute_diagnostics(lab, 'releasetrain-server')}"
+    server = json.loads(created.stdout)
+    assert server["status"] == "ACTIVE", server
+    assert server["OS-EXT-SRV-ATTR:host"] in ("cmp01", "cmp02"), server
+
+    def guest_ran():
+        console = _openstack(lab, "console", "log", "show", "releasetrain-server", parse=False)
+        assert GUEST_SAYS.decode() in console, console[-2000:]
+
+    _eventually(guest_ran, timeout=120, interval=5)
+
+
 
 
 def test_verifier_files_pass_on_each_role(converged_region):
