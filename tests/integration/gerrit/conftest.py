@@ -102,14 +102,15 @@ def gerrit_master(make_master, rt_paths, deploy_kit, gerrit_rest, record_dir):
     (orch / "deploy" / "fake.sls").write_text(FAKE_DEPLOY)
     roots = [str(orch)]
 
-    def _make(auto_production=False, settle=0.5):
+    def _make(auto_production=False, settle=0.5, secret_header=None):
         api_port = ports.get_unused_localhost_port()
         master = make_master(
             releasetrain={
                 "gerrit": {"secret": SECRET,
                            "projects": {PROJECT: {"repo": "openstack-formula", "branches": ["master"]}},
                            "rest": {"url": gerrit_rest.url, "user": "releasetrain", "password": "http-pw"},
-                           "approval": {"label": "Release-Approval", "value": 1}},
+                           "approval": {"label": "Release-Approval", "value": 1},
+                           **({"secret_header": secret_header} if secret_header else {})},
                 "pipeline": {"deploy_kit": str(deploy_kit), "manifest": "manifest.yml",
                              "deploy": {"orchestrate": "deploy.fake", "pillar": {"record_dir": str(record_dir)}},
                              "candidate": {"orchestrate": "deploy.fake", "saltenv": "base",

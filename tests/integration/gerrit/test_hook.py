@@ -70,6 +70,24 @@ def test_forged_secretless_unknown_and_malformed_hooks_never_reach_the_pipeline(
     assert not (rt_paths["store"] / "pipeline" / "runs.jsonl").exists()
 
 
+def test_with_secret_header_set_only_the_header_carries_the_secret(running, event_listener, gerrit_rest, formula_repos):
+    """Then the hook's URL holds no secret (none in salt-api's access log or the event tag), and a
+    secret in the path no longer counts."""
+    master = running(secret_header="X-Releasetrain-Secret")
+    start = time.time()
+    event = candidate_event(formula_repos["formula"])
+    refused = [post_hook(master, event, path="gerrit"),
+               post_hook(master, event, path=f"gerrit/{SECRET}"),
+               post_hook(master, event, path="gerrit", headers={"X-Releasetrain-Secret": SECRET[:-1]})]
+    assert all(reply.status_code == 200 for reply in refused)
+    returns = runner_returns(event_listener, master, "pipeline.handle_hook", start, 3)
+    assert [(r["return"]["result"], r["return"]["reason"]) for r in returns] == [
+        ("rejected", "wrong or missing secret")] * 3, returns
+    assert gerrit_rest.reviews == []
+    assert post_hook(master, event, path="gerrit", headers={"x-releasetrain-secret": SECRET}).status_code == 200
+    reviews = gerrit_rest.wait_for_reviews(1)
+    assert [review["body"]["labels"] for review in reviews] == [{"Verified": 1}]
+
 
 def test_patchset_created_leads_to_a_vote(running, event_listener, gerrit_rest, formula_repos, record_dir, rt_paths):
     master = running()
