@@ -37,7 +37,6 @@ The formula gets ``deploy:{release, env, stage}`` as pillar with every apply,
 and ``deploy:db_sync`` (True on the first controller only) in an upgrade.
 """
 
-import salt.client
 import salt.utils.minions
 
 from releasetrain import deploy, saltglue
@@ -47,7 +46,7 @@ from releasetrain.store import Store
 
 def _members(targets, timeout):
     """role -> minion ids of that role's target; every minion the master knows for it must answer."""
-    client = salt.client.get_local_client(mopts=__opts__)
+    client = saltglue.local_client(__opts__)
     known = salt.utils.minions.CkMinions(__opts__)
     members = {}
     for role, target in targets.items():

@@ -22,6 +22,26 @@ def who(opts, by=None):
     return f"{salt.utils.user.get_specific_user()}@{socket.gethostname()}"
 
 
+def local_client(opts):
+    """A LocalClient for a runner, with the key of the user the master runs as.
+
+    ``state.orchestrate`` puts its caller's name in ``opts["user"]``, and LocalClient reads
+    ``.<that user>_key``: under the reactor the caller is "Reactor", which has no key, so every
+    command of an orchestration the reactor started (the Gerrit pipeline's deployments) failed
+    to authenticate. Salt does the same check before it drops privileges (saltutil, #69600).
+    """
+    import pwd
+
+    import salt.client
+    import salt.utils.user
+
+    try:
+        pwd.getpwnam(str(opts.get("user") or "root"))
+    except KeyError:
+        opts = {**opts, "user": salt.utils.user.get_user()}
+    return salt.client.get_local_client(mopts=opts)
+
+
 class MasterEvents:
     """Fire events on the master bus under ``prefix``; a master that is not running is not an error."""
 

@@ -226,13 +226,14 @@ def _unaccept(pki_dir, minion_id, public):
 
 
 def _wait_for_minions(opts, topo, timeout):
-    import salt.client  # pylint: disable=import-outside-toplevel
     import salt.exceptions  # pylint: disable=import-outside-toplevel
+
+    from releasetrain import saltglue  # pylint: disable=import-outside-toplevel
 
     wanted = {node.name for node in topo.nodes}
     answered = set()
     deadline = time.monotonic() + timeout
-    client = salt.client.get_local_client(mopts=opts)
+    client = saltglue.local_client(opts)
     try:
         while time.monotonic() < deadline:
             missing = sorted(wanted - answered)

@@ -83,9 +83,23 @@ def git(cwd, *args):
     ).stdout.strip()
 
 
+#: What the Gerrit pipeline does, in a reactor: start deploy.region with the event's pillar.
+REACTOR_DEPLOY = """\
+deploy-region-from-the-reactor:
+  runner.state.orchestrate:
+    - args:
+      - mods: deploy.region
+      - pillar: {{ data.pillar | json }}
+"""
+REACTOR_TAG = "releasetrain/test/deploy"
+
+
 @pytest.fixture(scope="module")
 def region(salt_factories, region_paths):
-    """Master (file_roots: base = orchestrate/, test = the store's test tree) and 6 minions."""
+    """Master (file_roots: base = orchestrate/, test = the store's test tree; a reactor on
+    ``REACTOR_TAG`` that starts deploy.region) and 6 minions."""
+    reactor = region_paths["src"] / "deploy-reactor.sls"
+    reactor.write_text(REACTOR_DEPLOY)
     master = salt_factories.salt_master_daemon(
         random_string("deploy-master-"),
         overrides={
@@ -100,6 +114,7 @@ def region(salt_factories, region_paths):
                 # (whose _modules/ gives the minions openstack_health through sync_modules)
                 "test": [str(region_paths["store"] / "envs" / "test"), tree_path("orchestrate")],
             },
+            "reactor": [{REACTOR_TAG: [str(reactor)]}],
             "log_level_logfile": "info",
         },
     )

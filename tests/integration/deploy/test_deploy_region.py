@@ -8,11 +8,12 @@ final dry run with nothing left to change.
 
 import json
 import pathlib
+import time
 
 import pytest
 import salt.config
 
-from conftest import STAGES
+from conftest import NODES, REACTOR_TAG, STAGES
 
 pytestmark = [pytest.mark.slow]
 
@@ -195,3 +196,20 @@ def test_dry_run_on_a_converged_region_shows_no_changes(region, deploy_settings,
             assert state["result"] is True, (step, state["comment"])
             assert not state["changes"].get("nodes"), step
     assert trace_lines(region_paths) == before
+
+
+def test_the_reactor_starts_deploy_region_as_the_gerrit_pipeline_does(region, publish, deploy_settings, region_paths):
+    """Under the reactor, state.orchestrate runs with the user "Reactor", which has no key of its own:
+    the plan's test.ping must still authenticate (it did not: every merge's deployment failed)."""
+    publish("r3", "third release")
+    before = len(trace_lines(region_paths))
+    pillar = {"release": "r3", "env": "test", "deploy": deploy_settings}
+    sent = region["run"].run("event.send", REACTOR_TAG, f"data={json.dumps({'pillar': pillar})}")
+    assert sent.returncode == 0, sent.stderr
+    deadline = time.monotonic() + 240
+    while not (status(region)["release"] == "r3" and status(region)["verified"]) and time.monotonic() < deadline:
+        time.sleep(2)
+    log = pathlib.Path(region["master"].config["log_file"]).read_text().splitlines()
+    assert status(region)["verified"], "\n".join(line for line in log if "deploy.region" in line or "ERROR" in line)[-3000:]
+    touched = {row[0] for row in trace_lines(region_paths)[before:] if row[2] == "r3"}
+    assert touched == set(NODES) | {"region"}, touched
