@@ -505,7 +505,8 @@ def report(args, result):
         lines += ["", f"Where `api warm` spends its time (medians): fetch phase ({_workers()} threads: every "
                       f"repo's mirror fetch and commit read, which the kit's mtime needs; the first `git archive` "
                       f"runs start meanwhile) {phases['fetch']:.3f} s; write phase (the `git archive` runs left, "
-                      f"overlapped with writing the tar and gzip level 6 in order; then the file, fsync, store) "
+                      f"overlapped with writing the tar, which gzip level 6 compresses in 256 KiB blocks on every core; "
+                      f"then the file, fsync, store) "
                       f"{phases['write']:.3f} s."]
     cpu = {kind: statistics.median(values) for kind, values in result["cpu"].items()}
     if "api warm" in cpu and "floor" in cpu:
