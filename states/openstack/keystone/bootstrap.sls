@@ -13,7 +13,7 @@ keystone-bootstrap-cmd-run-bootstrap:
   cmd.run:
     - name: >-
         runuser -u keystone -- keystone-manage bootstrap
-        --bootstrap-password "$OS_PASSWORD"
+        --bootstrap-password="$OS_PASSWORD"
         --bootstrap-admin-url {{ identity_url }}
         --bootstrap-internal-url {{ identity_url }}
         --bootstrap-public-url {{ identity_url }}

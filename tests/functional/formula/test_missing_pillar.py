@@ -9,6 +9,12 @@ FIRST_LINE = re.compile(
     r"(?P<key>[a-z0-9_:]+) \(needed by (?P=sls)\); add it to the region pillar$"
 )
 
+BAD_SECRET = re.compile(
+    r"^Rendering SLS 'base:(?P<sls>openstack\.infra[a-z.]*)' failed: Jinja error: pillar key "
+    r"openstack:secrets:rabbitmq has characters the formula cannot put in URLs and config files as they "
+    r"are \(needed by (?P=sls)\); use letters, digits, '-' and '_', as releasetrain.secrets makes them$"
+)
+
 
 def _missing_keys(errors):
     """The key each render error names, from the first line of each error."""
@@ -52,3 +58,19 @@ def test_complete_pillar_renders(formula_minion):
     """The same calls render once the pillar is complete (the failures above are the key's)."""
     states = formula_minion("debian-12", minion_id="cmp01").show_sls("openstack.keystone", "openstack.neutron.compute")
     assert "keystone-bootstrap-cmd-run-bootstrap" in states
+
+
+@pytest.mark.parametrize("password", ["p@ss/word", "50%off", "a$b", "two words", "quo'te"])
+def test_a_secret_that_would_break_a_url_or_config_fails_the_render(formula_minion, password):
+    """Secrets go into transport URLs, database URLs and oslo.config files as they are."""
+    minion = formula_minion("debian-12", extra={"secrets": {"rabbitmq": password}})
+    retcode, errors = minion.call("state.show_sls", "openstack.infra")
+    assert retcode != 0 and isinstance(errors, list) and errors
+    for error in errors:
+        assert BAD_SECRET.match(error.splitlines()[0]), error.splitlines()[0]
+
+
+def test_a_secret_that_starts_with_a_dash_renders(formula_minion):
+    """'-' and '_' are in the alphabet releasetrain.secrets draws from (URL-safe base64)."""
+    minion = formula_minion("debian-12", extra={"secrets": {"rabbitmq": "-Wj6yJOO_R_ReXlY"}})
+    assert "rabbitmq-user-cmd-run-add-user" in minion.show_sls("openstack.infra")

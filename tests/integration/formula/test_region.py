@@ -100,7 +100,9 @@ def _service_diagnostics(lab_region, node_name, failed):
 
 @pytest.fixture(scope="module")
 def converged_region(lab_region):
-    secrets = make_secrets()
+    # Every password starts with '-', as a generated one may (one in 64): each command
+    # the formula hands a secret to must take it as a value, not an option.
+    secrets = {name: f"-{value}" if isinstance(value, str) else value for name, value in make_secrets().items()}
     for node in lab_region.topology.nodes:
         _install_formula(lab_region, node.name, secrets)
     started = time.monotonic()

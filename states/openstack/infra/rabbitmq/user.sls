@@ -1,4 +1,6 @@
-{#- The message queue user every OpenStack service connects as. #}
+{#- The message queue user every OpenStack service connects as. rabbitmqctl reads
+    the password on stdin: as an argument, one that starts with '-' is taken for an
+    option, and it would show in the process list. #}
 {%- set tplroot = tpldir.split('/')[0] %}
 {%- from tplroot ~ "/map.jinja" import openstack with context %}
 {%- from tplroot ~ "/libs/require.jinja" import require_pillar %}
@@ -9,10 +11,12 @@ include:
 
 rabbitmq-user-cmd-run-add-user:
   cmd.run:
-    - name: rabbitmqctl add_user {{ user }} "$RABBITMQ_PASSWORD" || rabbitmqctl change_password {{ user }} "$RABBITMQ_PASSWORD"
+    - name: >-
+        printf '%s\n' "$RABBITMQ_PASSWORD" | rabbitmqctl add_user {{ user }} ||
+        printf '%s\n' "$RABBITMQ_PASSWORD" | rabbitmqctl change_password {{ user }}
     - env:
       - RABBITMQ_PASSWORD: {{ openstack.secrets.rabbitmq | string | tojson }}
-    - unless: rabbitmqctl -q authenticate_user {{ user }} "$RABBITMQ_PASSWORD"
+    - unless: printf '%s\n' "$RABBITMQ_PASSWORD" | rabbitmqctl -q authenticate_user {{ user }}
     - require:
       - service: rabbitmq-service-service-running-rabbitmq-server
 
