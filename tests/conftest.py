@@ -22,6 +22,11 @@ def pytest_addoption(parser):
         default=os.environ.get(REGION_ENV) == "1",
         help=f"also run the full OpenStack region tests in the lab (tens of minutes; or {REGION_ENV}=1)",
     )
+    parser.addoption(
+        "--keep-lab",
+        action="store_true",
+        help="leave a lab module's region up when its tests end, to look into it (the next lab.down removes it)",
+    )
 
 
 def pytest_collection_modifyitems(config, items):

@@ -141,8 +141,9 @@ def lab_master(salt_factories, lab_settings, lab_master_overrides, tmp_path_fact
 
 
 @pytest.fixture(scope="module")
-def lab_region(lab_master, lab_settings, lab_topology_path):
-    """The default region up with real minions answering; removed at the end of the session."""
+def lab_region(request, lab_master, lab_settings, lab_topology_path):
+    """The default region up with real minions answering; removed at the end of the module
+    (unless ``--keep-lab``)."""
     salt_run = lab_master.salt_run_cli(timeout=900)
     topo = topology.load(lab_topology_path)
     with region.hold(topo.name, wait=LOCK_WAIT):
@@ -162,6 +163,9 @@ def lab_region(lab_master, lab_settings, lab_topology_path):
             )
         finally:
             _SESSION["holds"] = None
+            if request.config.getoption("--keep-lab"):
+                print(f"\n--keep-lab: region {topo.name} left up (state in {lab_settings.state_dir})")
+                return
             down = salt_run.run("lab.down")
             assert down.returncode == 0, f"lab.down failed: {down.data or down.stderr}"
 

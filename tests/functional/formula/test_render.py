@@ -122,6 +122,16 @@ def test_the_lab_region_keeps_qemu_guests_out_of_cgroups(rendered):
     assert qemu == "cgroup_controllers = [ ]\n"
 
 
+def test_debian_runs_the_neutron_api_with_one_thread_per_process(rendered):
+    """neutron's eventlet locks hang under uwsgi's native threads (Debian's file has 32)."""
+    state_id = "neutron-server-config-file-managed-neutron-api-uwsgi.ini"
+    uwsgi = _config(rendered["debian-12"], state_id).splitlines()
+    assert uwsgi[0] == "[uwsgi]" and "threads = 1" in uwsgi and "wsgi-file = /usr/bin/neutron-api" in uwsgi
+    assert not [line for line in uwsgi if line.startswith("threads") and line != "threads = 1"]
+    for platform in ("ubuntu-22.04", "ubuntu-24.04"):  # neutron-server there, no uwsgi
+        assert state_id not in rendered[platform]
+
+
 def test_configuration_files_hide_their_diffs(rendered):
     """Files carry secrets: their diffs never reach the job output."""
     for platform_states in rendered.values():

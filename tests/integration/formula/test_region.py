@@ -234,7 +234,9 @@ def test_a_server_boots_on_qemu_and_runs_the_guest(converged_region):
     command = (f". {OPENRC} && openstack server create --image releasetrain-boot --flavor releasetrain-tiny "
                "--network releasetrain-net --wait -f json releasetrain-server")
     created = lab.run_in("ctl01", "bash", "-c", command, check=False, timeout=900)
-    assert created.returncode == 0, f"{created.stderr[-2000:]}\n{_compute_diagnostics(lab, 'releasetrain-server')}"
+    # With --wait, a server that goes to ERROR prints "Error creating server" and exits 0.
+    assert created.returncode == 0 and created.stdout.lstrip().startswith("{"), (
+        f"{created.stdout[-1000:]}{created.stderr[-2000:]}\n{_compute_diagnostics(lab, 'releasetrain-server')}")
     server = json.loads(created.stdout)
     assert server["status"] == "ACTIVE", server
     assert server["OS-EXT-SRV-ATTR:host"] in ("cmp01", "cmp02"), server
