@@ -4,6 +4,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 
 import pytest
 
@@ -18,15 +19,32 @@ def test_missing_is_none_or_one_line():
     assert problem is None or ("\n" not in problem and problem.startswith("the lab needs"))
 
 
+@pytest.fixture
+def readable_copy():
+    """The package copied into a new folder under /tmp that every user can read."""
+    folder = tempfile.mkdtemp(prefix="releasetrain-as-nobody-")
+    try:
+        os.chmod(folder, 0o755)
+        shutil.copytree(os.path.join(tree_root(), "releasetrain"), os.path.join(folder, "releasetrain"))
+        yield folder
+    finally:
+        shutil.rmtree(folder)
+
+
 @pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"), reason="needs root to drop to another user")
-def test_as_a_plain_user_the_lab_asks_for_root():
-    """A real unprivileged process (uid 65534) gets the one-line reason."""
+def test_as_a_plain_user_the_lab_asks_for_root(readable_copy):
+    """A real unprivileged process (uid 65534) gets the one-line reason.
+
+    It imports a copy of the package (host.py needs only the standard library) from a
+    folder it can read: a checkout in a 0700 folder is not readable by that user."""
+    copy = readable_copy
     result = subprocess.run(
-        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c", CHECK],
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-I", "-c",
+         f"import sys; sys.path.insert(0, {str(copy)!r}); {CHECK}"],
         capture_output=True,
         text=True,
-        cwd=tree_root(),
-        env={**os.environ, "PYTHONPATH": tree_root(), "HOME": "/tmp"},
+        cwd=copy,
+        env={**os.environ, "HOME": "/tmp"},
         check=False,
         timeout=60,
     )
