@@ -165,9 +165,9 @@ def lab_region(request, lab_master, lab_settings, lab_topology_path):
             _SESSION["holds"] = None
             if request.config.getoption("--keep-lab"):
                 print(f"\n--keep-lab: region {topo.name} left up (state in {lab_settings.state_dir})")
-                return
-            down = salt_run.run("lab.down")
-            assert down.returncode == 0, f"lab.down failed: {down.data or down.stderr}"
+            else:
+                down = salt_run.run("lab.down")
+                assert down.returncode == 0, f"lab.down failed: {down.data or down.stderr}"
 
 
 @pytest.fixture
