@@ -118,9 +118,16 @@ def boot(dirs, topology, node):
         # node's own network namespace; nspawn drops CAP_NET_ADMIN unless asked.
         "--capability=CAP_NET_ADMIN",
     ]
+    # nspawn mounts /sys before it joins the node's namespace, so by default the
+    # node's /sys/class/net lists the host's links (neutron's linuxbridge agent
+    # reads bridge members there), and /proc/sys/net is read-only (os-vif writes
+    # a new bridge's disable_ipv6 there). "network" gives a sysfs of the node's
+    # own namespace and a writable /proc/sys/net; the rest stays read-only.
+    env = dict(os.environ, SYSTEMD_NSPAWN_API_VFS_WRITABLE="network")
     with open(dirs.console, "ab") as console:
         proc = subprocess.Popen(  # pylint: disable=consider-using-with
             argv,
+            env=env,
             stdin=subprocess.DEVNULL,
             stdout=console,
             stderr=subprocess.STDOUT,

@@ -123,3 +123,24 @@ def test_nodes_may_manage_their_own_network_namespace(lab_region):
               " && ip link del rt-vx && ip link del rt-test")
     result = lab_region.salt("net01", "cmd.run_all", script, "python_shell=True")  # one minion: its data
     assert result["retcode"] == 0, result
+
+
+def test_nodes_see_their_own_links_in_sysfs_and_may_tune_them(lab_region):
+    """Neutron's linuxbridge agent finds a bridge's ports in /sys/class/net/<bridge>/brif,
+    and os-vif writes a new bridge's /proc/sys/net/ipv6/conf/<bridge>/disable_ipv6: both
+    must be the node's own namespace, and /proc/sys/net writable (the rest of /proc/sys
+    stays read-only)."""
+    script = (
+        "ip link add rt-br type bridge && ip link add rt-tap type veth peer name rt-peer && ip link set rt-tap master rt-br"
+        " && ls /sys/class/net && ls /sys/class/net/rt-br/brif"
+        " && echo 1 > /proc/sys/net/ipv6/conf/rt-br/disable_ipv6 && cat /proc/sys/net/ipv6/conf/rt-br/disable_ipv6;"
+        " rc=$?; ip link del rt-tap; ip link del rt-br; exit $rc"
+    )
+    result = lab_region.salt("cmp01", "cmd.run_all", script, "python_shell=True")
+    assert result["retcode"] == 0, result
+    *links, members, disabled = result["stdout"].split()
+    own = set(lab_region.topology.node("cmp01").addresses) | {"lo", "rt-br", "rt-tap", "rt-peer"}
+    assert set(links) == own, result
+    assert (members, disabled) == ("rt-tap", "1"), result
+    readonly = lab_region.salt("cmp01", "cmd.run_all", "echo 1 > /proc/sys/kernel/sysrq", "python_shell=True")
+    assert readonly["retcode"] != 0, readonly
