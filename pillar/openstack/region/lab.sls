@@ -24,6 +24,6 @@ openstack:
   # Lab nodes are containers, where the host's cgroup controllers are read-only:
   # libvirt must not give each QEMU guest cgroups of its own, or no server boots.
   nova_compute:
-    config:
+    settings:
       /etc/libvirt/qemu.conf:
-        - cgroup_controllers = [ ]
+        cgroup_controllers: '[ ]'

@@ -1,5 +1,6 @@
 """Every SLS of the openstack formula rendered by a real Salt as each supported OS."""
 
+import json
 import re
 
 import pytest
@@ -116,20 +117,78 @@ def test_configuration_is_rendered_from_pillar(rendered):
     assert "transport_url = rabbit://openstack:" in nova
 
 
-def test_the_lab_region_keeps_qemu_guests_out_of_cgroups(rendered):
-    """In a lab node (a container) the cgroup controllers are read-only: libvirt must not use them."""
-    qemu = _config(rendered["debian-12"], "nova-compute-config-file-managed-qemu.conf")
-    assert qemu == "cgroup_controllers = [ ]\n"
+# Lines of the packaged files the formula edits (bookworm's libvirt-daemon-system
+# 9.0.0 and neutron-api 2:21.x), around the option it sets.
+PACKAGED = {
+    "qemu.conf": (
+        "# the cgroup controllers to use\n"
+        "#\n"
+        '#cgroup_controllers = [ "cpu", "devices", "memory", "blkio", "cpuset", "cpuacct" ]\n'
+        "\n"
+        "# This is the basic set of devices allowed / required by\n"
+    ),
+    "neutron-api-uwsgi.ini": (
+        "[uwsgi]\n"
+        "enable-threads = true\n"
+        "processes = 8\n"
+        "threads = 32\n"
+        "listen = 100\n"
+    ),
+}
 
 
-def test_debian_runs_the_neutron_api_with_one_thread_per_process(rendered):
-    """neutron's eventlet locks hang under uwsgi's native threads (Debian's file has 32)."""
-    state_id = "neutron-server-config-file-managed-neutron-api-uwsgi.ini"
-    uwsgi = _config(rendered["debian-12"], state_id).splitlines()
-    assert uwsgi[0] == "[uwsgi]" and "threads = 1" in uwsgi and "wsgi-file = /usr/bin/neutron-api" in uwsgi
-    assert not [line for line in uwsgi if line.startswith("threads") and line != "threads = 1"]
-    for platform in ("ubuntu-22.04", "ubuntu-24.04"):  # neutron-server there, no uwsgi
+def _apply_settings(minion, state, path):
+    """Apply one rendered ``file.keyvalue`` state to ``path``: its changes."""
+    args = {key: value for key, value in state_args(state).items() if key not in ("name", "require")}
+    retcode, data = minion.call(
+        "state.single", "file.keyvalue", f"name={path}", *(f"{key}={json.dumps(value)}" for key, value in args.items())
+    )
+    (result,) = data.values()
+    assert retcode == 0 and result["result"] is True, result
+    return result["changes"]
+
+
+@pytest.mark.parametrize("role, state_id, path, expected", [
+    ("compute", "nova-compute-config-file-keyvalue-qemu.conf", "/etc/libvirt/qemu.conf",
+     "cgroup_controllers = [ ]"),
+    ("controller", "neutron-server-config-file-keyvalue-neutron-api-uwsgi.ini",
+     "/etc/neutron/neutron-api-uwsgi.ini", "threads = 1"),
+])
+def test_settings_change_one_option_of_a_packaged_file(formula_minion, tmp_path, role, state_id, path, expected):
+    """Lab nodes are containers with read-only cgroup controllers: libvirt must not give
+    guests cgroups. Debian's neutron-api runs 32 uwsgi threads, which hang neutron's eventlet
+    locks: one. Each is one line of the packaged file; the rest of the file stays Debian's."""
+    minion = formula_minion("debian-12", minion_id="cmp01" if role == "compute" else "ctl01", roles=[role])
+    sls = "openstack.nova.compute" if role == "compute" else "openstack.neutron.server"
+    state = minion.show_sls(sls)[state_id]
+    assert state_args(state)["name"] == path
+    packaged = PACKAGED[path.split("/")[-1]]
+    target = tmp_path / path.split("/")[-1]
+    target.write_text(packaged)
+    assert _apply_settings(minion, state, target)
+    lines = target.read_text().splitlines()
+    option = expected.split(" = ")[0]
+    assert [line for line in lines if line.lstrip("#").startswith(option + " ")] == [expected]
+    assert [line for line in lines if line != expected] == [
+        line for line in packaged.splitlines() if not line.lstrip("#").startswith(option + " ")
+    ]
+    assert _apply_settings(minion, state, target) == {}, "a second apply changes nothing"
+
+
+def test_settings_of_the_debian_map_stay_off_ubuntu(rendered):
+    """Ubuntu runs neutron-server, no uwsgi file: Debian's setting is not there."""
+    state_id = "neutron-server-config-file-keyvalue-neutron-api-uwsgi.ini"
+    assert state_id in rendered["debian-12"]
+    for platform in ("ubuntu-22.04", "ubuntu-24.04"):
         assert state_id not in rendered[platform]
+
+
+def test_a_settings_change_restarts_the_services(rendered):
+    """The services watch the config SLS, which holds the settings states."""
+    states = rendered["debian-12"]
+    watch = state_args(states["neutron-server-service-service-running-neutron-api"])["watch"]
+    assert {"sls": "openstack.neutron.server.config"} in watch
+    assert states["neutron-server-config-file-keyvalue-neutron-api-uwsgi.ini"]["__sls__"] == "openstack.neutron.server.config"
 
 
 def test_configuration_files_hide_their_diffs(rendered):
