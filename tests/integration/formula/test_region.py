@@ -248,8 +248,6 @@ def test_a_server_boots_on_qemu_and_runs_the_guest(converged_region):
     _eventually(guest_ran, timeout=120, interval=5)
 
 
-
-
 def test_verifier_files_pass_on_each_role(converged_region):
     """kitchen/test/integration/<role> (testinfra) against one node of each role,
     through the lab master (testinfra's salt:// backend)."""
