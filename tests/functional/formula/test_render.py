@@ -1,6 +1,7 @@
 """Every SLS of the openstack formula rendered by a real Salt as each supported OS."""
 
 import json
+import pathlib
 import re
 
 import pytest
@@ -119,22 +120,20 @@ def test_configuration_is_rendered_from_pillar(rendered):
 
 # Lines of the packaged files the formula edits (bookworm's libvirt-daemon-system
 # 9.0.0 and neutron-api 2:21.x), around the option it sets.
-PACKAGED = {
-    "qemu.conf": (
-        "# the cgroup controllers to use\n"
-        "#\n"
-        '#cgroup_controllers = [ "cpu", "devices", "memory", "blkio", "cpuset", "cpuacct" ]\n'
-        "\n"
-        "# This is the basic set of devices allowed / required by\n"
-    ),
-    "neutron-api-uwsgi.ini": (
-        "[uwsgi]\n"
-        "enable-threads = true\n"
-        "processes = 8\n"
-        "threads = 32\n"
-        "listen = 100\n"
-    ),
-}
+QEMU_CONF = (
+    "# the cgroup controllers to use\n"
+    "#\n"
+    '#cgroup_controllers = [ "cpu", "devices", "memory", "blkio", "cpuset", "cpuacct" ]\n'
+    "\n"
+    "# This is the basic set of devices allowed / required by\n"
+)
+NEUTRON_API_UWSGI_INI = (
+    "[uwsgi]\n"
+    "enable-threads = true\n"
+    "processes = 8\n"
+    "threads = 32\n"
+    "listen = 100\n"
+)
 
 
 def _apply_settings(minion, state, path):
@@ -148,22 +147,21 @@ def _apply_settings(minion, state, path):
     return result["changes"]
 
 
-@pytest.mark.parametrize("role, state_id, path, expected", [
-    ("compute", "nova-compute-config-file-keyvalue-qemu.conf", "/etc/libvirt/qemu.conf",
-     "cgroup_controllers = [ ]"),
-    ("controller", "neutron-server-config-file-keyvalue-neutron-api-uwsgi.ini",
-     "/etc/neutron/neutron-api-uwsgi.ini", "threads = 1"),
+@pytest.mark.parametrize("minion_id, role, sls, state_id, path, packaged, expected", [
+    ("cmp01", "compute", "openstack.nova.compute", "nova-compute-config-file-keyvalue-qemu.conf",
+     "/etc/libvirt/qemu.conf", QEMU_CONF, "cgroup_controllers = [ ]"),
+    ("ctl01", "controller", "openstack.neutron.server", "neutron-server-config-file-keyvalue-neutron-api-uwsgi.ini",
+     "/etc/neutron/neutron-api-uwsgi.ini", NEUTRON_API_UWSGI_INI, "threads = 1"),
 ])
-def test_settings_change_one_option_of_a_packaged_file(formula_minion, tmp_path, role, state_id, path, expected):
+def test_settings_change_one_option_of_a_packaged_file(formula_minion, tmp_path, minion_id, role, sls, state_id,
+                                                      path, packaged, expected):
     """Lab nodes are containers with read-only cgroup controllers: libvirt must not give
     guests cgroups. Debian's neutron-api runs 32 uwsgi threads, which hang neutron's eventlet
     locks: one. Each is one line of the packaged file; the rest of the file stays Debian's."""
-    minion = formula_minion("debian-12", minion_id="cmp01" if role == "compute" else "ctl01", roles=[role])
-    sls = "openstack.nova.compute" if role == "compute" else "openstack.neutron.server"
+    minion = formula_minion("debian-12", minion_id=minion_id, roles=[role])
     state = minion.show_sls(sls)[state_id]
     assert state_args(state)["name"] == path
-    packaged = PACKAGED[path.split("/")[-1]]
-    target = tmp_path / path.split("/")[-1]
+    target = tmp_path / pathlib.PurePosixPath(path).name
     target.write_text(packaged)
     assert _apply_settings(minion, state, target)
     lines = target.read_text().splitlines()

@@ -37,13 +37,12 @@ def test_as_a_plain_user_the_lab_asks_for_root(readable_copy):
 
     It imports a copy of the package (host.py needs only the standard library) from a
     folder it can read: a checkout in a 0700 folder is not readable by that user."""
-    copy = readable_copy
     result = subprocess.run(
         ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-I", "-c",
-         f"import sys; sys.path.insert(0, {str(copy)!r}); {CHECK}"],
+         f"import sys; sys.path.insert(0, {readable_copy!r}); {CHECK}"],
         capture_output=True,
         text=True,
-        cwd=copy,
+        cwd=readable_copy,
         env={**os.environ, "HOME": "/tmp"},
         check=False,
         timeout=60,
