@@ -1,6 +1,7 @@
 """A real salt-master and salt-api wired for Gerrit, a deploy-kit repo, and a Gerrit REST stand-in on loopback."""
 
 import base64
+import datetime
 import http.server
 import json
 import pathlib
@@ -9,6 +10,7 @@ import time
 
 import pytest
 import requests
+import salt.loader
 from pytestshellutils.utils import ports
 
 from tests.support.gitrepos import formula_entry, make_deploy_kit
@@ -154,21 +156,31 @@ def recorded(name):
 
 
 def post_hook(master, body, path=f"gerrit/{SECRET}", headers=None):
+    """POST to salt-api's /hook; salt-api must have put the event on the bus (it answers 200 either way)."""
     data = body if isinstance(body, (bytes, str)) else json.dumps(body)
-    return requests.post(f"{master.api_url}/hook/{path}", data=data, timeout=10,
-                         headers={"Content-Type": "application/json", **(headers or {})})
+    reply = requests.post(f"{master.api_url}/hook/{path}", data=data, timeout=10,
+                          headers={"Content-Type": "application/json", **(headers or {})})
+    assert reply.status_code == 200 and reply.json() == {"success": True}, f"salt-api did not fire the hook: {reply.text}"
+    return reply
 
 
 def basic(user, password):
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
-def runner_returns(event_listener, master, fun, after, count, timeout=60):
-    """Wait for ``count`` returns of runner ``fun`` fired on ``master``'s bus after ``after``."""
+def runner_returns(master, fun, after, count, timeout=60):
+    """Wait for ``count`` returns of runner ``fun`` started on ``master`` after ``after`` (a ``time.time()``).
+
+    They are read from the master's job cache, where the runner stores its return before it
+    fires the return event: on a busy machine that event may reach the master's bus and still
+    not the test's event listener."""
+    cache = salt.loader.returners(master.config, {})
+    first = datetime.datetime.fromtimestamp(after, tz=datetime.timezone.utc).strftime("%Y%m%d%H%M%S%f")
     deadline = time.monotonic() + timeout
     while True:
-        found = [e.data for e in event_listener.get_events([(master.id, "salt/run/*/ret")], after_time=after)
-                 if e.data.get("fun") == f"runner.{fun}"]
+        jobs = (cache["local_cache.get_jid"](jid) for jid in sorted(cache["local_cache.get_jids"]()) if jid >= first)
+        found = [ret["return"] for job in jobs for ret in job.values()
+                 if isinstance(ret.get("return"), dict) and ret["return"].get("fun") == f"runner.{fun}"]
         if len(found) >= count or time.monotonic() > deadline:
             return found
         time.sleep(0.2)

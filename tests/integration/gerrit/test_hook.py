@@ -56,7 +56,7 @@ def test_forged_secretless_unknown_and_malformed_hooks_never_reach_the_pipeline(
                post_hook(master, recorded("../gerrit/hostile/jinja-yaml-injection.json")),
                post_hook(master, "[1, 2, 3]")]
     assert ignored.status_code == 200
-    returns = runner_returns(event_listener, master, "pipeline.handle_hook", start, 10)
+    returns = runner_returns(master, "pipeline.handle_hook", start, 10)
     results = sorted(r["return"]["result"] for r in returns)
     assert results == ["ignored"] + ["rejected"] * 9, returns
     assert not os.path.exists("/tmp/releasetrain-pwned")
@@ -65,12 +65,12 @@ def test_forged_secretless_unknown_and_malformed_hooks_never_reach_the_pipeline(
     assert sum("secret" in r["return"]["reason"] for r in returns) == 4
     time.sleep(1)
     assert not event_listener.get_events([(master.id, "releasetrain/gerrit/*")], after_time=start)
-    assert not runner_returns(event_listener, master, "pipeline.on_event", start, 1, timeout=0)
+    assert not runner_returns(master, "pipeline.on_event", start, 1, timeout=0)
     assert gerrit_rest.reviews == []
     assert not (rt_paths["store"] / "pipeline" / "runs.jsonl").exists()
 
 
-def test_with_secret_header_set_only_the_header_carries_the_secret(running, event_listener, gerrit_rest, formula_repos):
+def test_with_secret_header_set_only_the_header_carries_the_secret(running, gerrit_rest, formula_repos):
     """Then the hook's URL holds no secret (none in salt-api's access log or the event tag), and a
     secret in the path no longer counts."""
     master = running(secret_header="X-Releasetrain-Secret")
@@ -80,7 +80,7 @@ def test_with_secret_header_set_only_the_header_carries_the_secret(running, even
                post_hook(master, event, path=f"gerrit/{SECRET}"),
                post_hook(master, event, path="gerrit", headers={"X-Releasetrain-Secret": SECRET[:-1]})]
     assert all(reply.status_code == 200 for reply in refused)
-    returns = runner_returns(event_listener, master, "pipeline.handle_hook", start, 3)
+    returns = runner_returns(master, "pipeline.handle_hook", start, 3)
     assert [(r["return"]["result"], r["return"]["reason"]) for r in returns] == [
         ("rejected", "wrong or missing secret")] * 3, returns
     assert gerrit_rest.reviews == []
@@ -89,7 +89,7 @@ def test_with_secret_header_set_only_the_header_carries_the_secret(running, even
     assert [review["body"]["labels"] for review in reviews] == [{"Verified": 1}]
 
 
-def test_patchset_created_leads_to_a_vote(running, event_listener, gerrit_rest, formula_repos, record_dir, rt_paths):
+def test_patchset_created_leads_to_a_vote(running, gerrit_rest, formula_repos, record_dir, rt_paths):
     master = running()
     event = candidate_event(formula_repos["formula"])
     assert post_hook(master, event).status_code == 200
