@@ -46,16 +46,13 @@ def test_forged_secretless_unknown_and_malformed_hooks_never_reach_the_pipeline(
     master = running()
     start = time.time()
     good = recorded("patchset-created.json")
-    forged = [post_hook(master, good, path="gerrit/not-the-secret"), post_hook(master, good, path="gerrit"),
-              post_hook(master, good, path=f"gerrit/{SECRET}x"), post_hook(master, good, path=f"gerrit/{SECRET[:-1]}")]
-    assert all(reply.status_code == 200 for reply in forged)
-    ignored = post_hook(master, recorded("patchset-created-unknown-project.json"))
-    hostile = [post_hook(master, recorded("../gerrit/hostile/project-shell.json")),
-               post_hook(master, recorded("../gerrit/hostile/sha-short.json")),
-               post_hook(master, recorded("../gerrit/hostile/ref-traversal.json")),
-               post_hook(master, recorded("../gerrit/hostile/jinja-yaml-injection.json")),
-               post_hook(master, "[1, 2, 3]")]
-    assert ignored.status_code == 200
+    # salt-api takes each of them (post_hook checks its 200 and success); the runner drops them
+    for path in ("gerrit/not-the-secret", "gerrit", f"gerrit/{SECRET}x", f"gerrit/{SECRET[:-1]}"):
+        post_hook(master, good, path=path)
+    post_hook(master, recorded("patchset-created-unknown-project.json"))
+    for hostile in ("project-shell", "sha-short", "ref-traversal", "jinja-yaml-injection"):
+        post_hook(master, recorded(f"../gerrit/hostile/{hostile}.json"))
+    post_hook(master, "[1, 2, 3]")
     returns = runner_returns(master, "pipeline.handle_hook", start, 10)
     results = sorted(r["return"]["result"] for r in returns)
     assert results == ["ignored"] + ["rejected"] * 9, returns
@@ -76,15 +73,14 @@ def test_with_secret_header_set_only_the_header_carries_the_secret(running, gerr
     master = running(secret_header="X-Releasetrain-Secret")
     start = time.time()
     event = candidate_event(formula_repos["formula"])
-    refused = [post_hook(master, event, path="gerrit"),
-               post_hook(master, event, path=f"gerrit/{SECRET}"),
-               post_hook(master, event, path="gerrit", headers={"X-Releasetrain-Secret": SECRET[:-1]})]
-    assert all(reply.status_code == 200 for reply in refused)
+    post_hook(master, event, path="gerrit")
+    post_hook(master, event, path=f"gerrit/{SECRET}")
+    post_hook(master, event, path="gerrit", headers={"X-Releasetrain-Secret": SECRET[:-1]})
     returns = runner_returns(master, "pipeline.handle_hook", start, 3)
     assert [(r["return"]["result"], r["return"]["reason"]) for r in returns] == [
         ("rejected", "wrong or missing secret")] * 3, returns
     assert gerrit_rest.reviews == []
-    assert post_hook(master, event, path="gerrit", headers={"x-releasetrain-secret": SECRET}).status_code == 200
+    post_hook(master, event, path="gerrit", headers={"x-releasetrain-secret": SECRET})
     reviews = gerrit_rest.wait_for_reviews(1)
     assert [review["body"]["labels"] for review in reviews] == [{"Verified": 1}]
 
@@ -92,7 +88,7 @@ def test_with_secret_header_set_only_the_header_carries_the_secret(running, gerr
 def test_patchset_created_leads_to_a_vote(running, gerrit_rest, formula_repos, record_dir, rt_paths):
     master = running()
     event = candidate_event(formula_repos["formula"])
-    assert post_hook(master, event).status_code == 200
+    post_hook(master, event)
     reviews = gerrit_rest.wait_for_reviews(1)
     assert len(reviews) == 1
     revision = event["patchSet"]["revision"]
