@@ -31,10 +31,12 @@ import yaml
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from releasetrain.pipeline import DEFAULTS  # noqa: E402
 from tests.integration.gerrit.conftest import FAKE_DEPLOY, GerritStandIn  # noqa: E402
 from tests.support.gitrepos import commit, write_manifest  # noqa: E402
 
 SECRET = "bench-secret-0123456789"
+CANDIDATE_ENV = DEFAULTS["candidate"]["env"]  # where the pipeline deploys every candidate (one event at a time here)
 BIN = pathlib.Path(sys.executable).parent
 
 
@@ -141,7 +143,7 @@ def main():
                 tag, data = got["tag"], got["data"]
                 if tag == "releasetrain/gerrit/patchset-created" and data.get("change") == change:
                     seen.setdefault("forwarded", time.time())
-                elif tag == "releasetrain/pipeline/orchestrate/start" and data.get("env") == f"volatile-{change}-1":
+                elif tag == "releasetrain/pipeline/orchestrate/start" and data.get("env") == CANDIDATE_ENV:
                     seen.setdefault("started", time.time())
                 elif tag.startswith("releasetrain/pipeline/run/") and data.get("change") == change:
                     seen["done"] = time.time()
