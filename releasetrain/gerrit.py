@@ -33,14 +33,17 @@ from releasetrain.errors import ReleaseTrainError
 
 log = logging.getLogger(__name__)
 
-SHA_RE = re.compile(r"^[0-9a-f]{40}$")
+# Matched with fullmatch only (``re.match`` with ``$`` lets "master\n" through); digits are
+# ASCII only (``\d`` takes any Unicode digit, and int() reads "١٢٣٤٥" as 12345).
+SHA_RE = re.compile(r"[0-9a-f]{40}")
 # Conservative: what real Gerrit project and branch names use, minus anything a shell or a path could abuse.
-PROJECT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9][A-Za-z0-9_.-]*)*$")
+PROJECT_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9][A-Za-z0-9_.-]*)*")
 BRANCH_RE = PROJECT_RE
-CHANGE_REF_RE = re.compile(r"^refs/changes/(\d{2})/([1-9]\d{0,9})/([1-9]\d{0,5})$")
-CHANGE_ID_RE = re.compile(r"^I[0-9a-f]{40}$")
-LABEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
-TYPE_RE = re.compile(r"^[a-z][a-z-]{0,39}$")
+CHANGE_REF_RE = re.compile(r"refs/changes/([0-9]{2})/([1-9][0-9]{0,9})/([1-9][0-9]{0,5})")
+CHANGE_ID_RE = re.compile(r"I[0-9a-f]{40}")
+LABEL_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+TYPE_RE = re.compile(r"[a-z][a-z-]{0,39}")
+NUMBER_RE = re.compile(r"-?[0-9]{1,12}")
 KNOWN_TYPES = ("patchset-created", "change-merged", "comment-added", "ref-updated")
 MAX_NAME = 255
 MAX_BODY = 1 << 20
@@ -107,14 +110,14 @@ def secret_matches(given, expected):
     """Constant-time comparison; no configured secret means nothing matches."""
     if not expected or not isinstance(given, str) or not given:
         return False
-    return hmac.compare_digest(given.encode("utf-8", "surrogateescape"), expected.encode("utf-8"))
+    return hmac.compare_digest(given.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass"))
 
 
 def hook_secret(tag, headers, gerrit_settings):
     """The secret a salt-api hook event carries: a header if configured, else the tag's last element."""
     if gerrit_settings.secret_header:
         wanted = gerrit_settings.secret_header.lower()
-        for name, value in (headers or {}).items():
+        for name, value in (headers.items() if isinstance(headers, Mapping) else ()):
             if isinstance(name, str) and name.lower() == wanted:
                 return value if isinstance(value, str) else ""
         return ""
@@ -185,7 +188,7 @@ def _int(value, what, minimum=1):
     if isinstance(value, bool) or not isinstance(value, (int, str)):
         raise GerritEventError(f"{what} {_show(value)} is not a number")
     if isinstance(value, str):
-        if not re.fullmatch(r"^-?\d{1,12}$", value):
+        if not NUMBER_RE.fullmatch(value):
             raise GerritEventError(f"{what} {_show(value)} is not a number")
         value = int(value)
     if value < minimum or value > 10**12:

@@ -125,3 +125,33 @@ def test_bad_project_configuration_is_one_line():
     config = rt_config.load({"releasetrain": {"gerrit": {"projects": {"a;b": {"repo": "x"}}}}})
     with pytest.raises(ReleaseTrainError, match="needs a valid project name"):
         gerrit.settings(config)
+
+
+@pytest.mark.parametrize("path,value", [
+    ("change.branch", "master\n"), ("project", "salt/openstack-formula\n"), ("change.project", "salt/openstack-formula\n"),
+    ("patchSet.revision", REVISION + "\n"), ("patchSet.ref", "refs/changes/45/12345/3\n"),
+    ("change.id", "Ie10fd901201c53e9fe3b9766343060763ac81dc6\n"), ("change.number", "12345\n"),
+    # Unicode digits: \d takes them and int() reads them as 12345
+    ("change.number", "١٢٣٤٥"), ("patchSet.ref", "refs/changes/45/1٢٣٤٥/3"), ("patchSet.ref", "refs/changes/٤5/12345/3"), ("patchSet.number", "３"),
+])
+def test_a_trailing_newline_or_a_non_ascii_digit_is_rejected(path, value, settings):
+    data = recorded("patchset-created.json")
+    *parents, leaf = path.split(".")
+    target = data
+    for key in parents:
+        target = target[key]
+    target[leaf] = value
+    event, why = gerrit.accept(data, settings)
+    assert event is None and why.startswith("rejected: "), why
+
+
+def test_a_secret_with_any_surrogate_compares_without_raising():
+    assert not gerrit.secret_matches("\ud800", "abc")
+    assert not gerrit.secret_matches("abc", "\udfff")
+    assert gerrit.secret_matches("\ud800x", "\ud800x")
+
+
+def test_headers_that_are_not_a_mapping_carry_no_secret():
+    header = gerrit.GerritSettings(secret="abc", secret_header="X-Releasetrain-Secret")
+    assert gerrit.hook_secret("salt/netapi/hook/gerrit", ["X-Releasetrain-Secret", "abc"], header) == ""
+    assert gerrit.hook_secret("salt/netapi/hook/gerrit", None, header) == ""
