@@ -6,12 +6,16 @@
    the release store, the lab's settings, listening on 0.0.0.0 for the lab's
    minions, and the pillar of ``test``: the published tree's ``pillar/`` plus
    ``.local/demo/pillar`` (a top.sls and the region's secrets, made once, mode 0600);
-2. packages ``examples/manifest.yml`` and publishes it to ``test``;
+2. packages ``examples/manifest.yml`` with its repos of this checkout (url ``..``)
+   re-pinned to HEAD (:func:`pin_to_checkout`: what the checkout holds now, committed),
+   and publishes it to ``test``;
 3. starts a salt-master daemon with that configuration;
 4. holds the lab (a test session that has it makes the demo wait), brings up
    the default topology (``salt-run lab.up``) and deploys the release with
    ``salt-run state.orchestrate deploy.region``;
-5. shows ``release.status`` and how to reach the region.
+5. proves the cloud: boots a server on QEMU and shows the line its guest writes to
+   its console (:mod:`releasetrain.lab.guest`, through ``salt CONTROLLER cmd.run_all``);
+6. shows ``release.status`` and how to reach the region.
 
 ``./run demo down`` takes the lab down and stops the salt-master.
 ``./run demo --release-only`` is the job without the lab: package, publish
@@ -31,11 +35,14 @@ import subprocess
 import sys
 import time
 
+import git
 import yaml
 
+from releasetrain import manifest as manifest_mod
 from releasetrain import secrets
 from releasetrain.cli import master_config
 from releasetrain.errors import ReleaseTrainError
+from releasetrain.lab import guest
 from releasetrain.lab import settings as lab_settings
 from releasetrain.lab import topology as lab_topology
 
@@ -49,7 +56,10 @@ SECRETS_SLS = os.path.join("openstack", "secrets", "lab.sls")
 HOLD_WAIT = 4 * 3600
 MASTER_START_TIMEOUT = 90
 MASTER_STOP_TIMEOUT = 60
-OPENRC = "/root/admin-openrc"
+OPENRC = guest.OPENRC
+#: The manifest the demo packages: the example, with this checkout's repos re-pinned to HEAD.
+PINNED_MANIFEST = "manifest.yml"
+SHORT_SHA = 10
 # salt-run's console log at level info says when each deploy.region step starts and ends
 STEP_START = re.compile(r"^\[INFO\s*\] Executing state deploy\.step for \[(?P<id>[^\]]+)\]")
 STEP_DONE = re.compile(r"^\[INFO\s*\] Completed state \[(?P<id>[^\]]+)\] at time \S+ \(duration_in_ms=(?P<ms>[\d.]+)\)")
@@ -268,7 +278,40 @@ def hold_lab(name, wait=HOLD_WAIT):
         yield
 
 
+def pin_to_checkout(manifest_path, out_path, checkout=REPO_ROOT):
+    """The manifest to package: ``manifest_path`` with its repos that point at ``checkout`` (the
+    example's ``url: ..``) pinned to the checkout's HEAD, written to ``out_path`` (absolute urls),
+    and the release named after the original plus HEAD's short SHA (the content-derived
+    ``kit-<hash>`` when it has no name). Warns when the pinned folders have uncommitted changes,
+    which the kit does not hold. A manifest with no repo of the checkout is used as it is."""
+    parsed = manifest_mod.load(manifest_path)
+    home = os.path.realpath(checkout)
+    ours = {pin.name for pin in parsed.repos if os.path.realpath(pin.fetch_url or pin.url) == home}
+    if not ours:
+        return manifest_path
+    try:
+        repo = git.Repo(checkout)
+        head = repo.head.commit.hexsha
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError, ValueError) as err:
+        raise DemoError(f"{checkout} is not a git checkout with a commit, so the demo cannot pin it: {err}") from err
+    folders = sorted({pin.subdir or "." for pin in parsed.repos if pin.name in ours})
+    dirty = [folder for folder in folders if repo.is_dirty(untracked_files=True, path=folder)]
+    if dirty:
+        where = ", ".join("the checkout" if folder == "." else f"{folder}/" for folder in dirty)
+        print(f"WARNING: uncommitted changes in {where} are not in the kit: it packages HEAD {head[:SHORT_SHA]}",
+              file=sys.stderr, flush=True)
+    repos = [{**pin.describe(), "url": pin.fetch_url or pin.url, **({"sha": head} if pin.name in ours else {})}
+             for pin in parsed.repos]
+    pinned = {"release": f"{parsed.release}-{head[:SHORT_SHA]}"} if parsed.release else {}
+    with open(out_path, "w", encoding="utf-8") as handle:
+        handle.write(f"# Written by releasetrain.demo: {manifest_path} with {', '.join(sorted(ours))} "
+                     f"pinned to {checkout} HEAD.\n")
+        yaml.safe_dump({**pinned, "repos": repos}, handle, sort_keys=False)
+    return out_path
+
+
 def package_and_publish(config_dir, manifest, env):
+    manifest = pin_to_checkout(manifest, os.path.join(config_dir, PINNED_MANIFEST))
     packaged = salt_run(config_dir, "--out=yaml", "release.package", f"manifest={manifest}")
     release = yaml.safe_load(packaged)["release"]
     salt_run(config_dir, "release.publish", release, f"env={env}")
@@ -301,6 +344,41 @@ class Clock:
         return "\n".join(lines)
 
 
+def salt_cmd(config_dir, target):
+    """A ``run(script, timeout)`` for :func:`releasetrain.lab.guest.boot`: ``salt TARGET cmd.run_all``
+    in bash; a minion that does not answer is a failed command."""
+    def run(script, timeout):
+        # an argument with a newline is passed as it is (Salt parses the others as YAML)
+        command = [os.path.join(BIN, "salt"), "-c", config_dir, "--out=json", "--static", "-t", str(timeout + 30),
+                   target, "cmd.run_all", script + "\n", "shell=/bin/bash", "python_shell=True", f"timeout={timeout}"]
+        result = subprocess.run(command, capture_output=True, text=True, check=False, timeout=timeout + 90)
+        try:
+            ret = json.loads(result.stdout)[target]
+        except (ValueError, KeyError, TypeError):
+            ret = None
+        if not isinstance(ret, dict):
+            said = (result.stdout + result.stderr).strip().splitlines()
+            return subprocess.CompletedProcess(command, 1, "", f"salt {target}: {said[-1] if said else 'no answer'}")
+        return subprocess.CompletedProcess(command, ret.get("retcode", 1), ret.get("stdout", ""), ret.get("stderr", ""))
+    return run
+
+
+def controller_of(topo):
+    return next((node.name for node in topo.nodes if "controller" in node.roles), topo.nodes[0].name)
+
+
+def prove_the_cloud(config_dir, topo):
+    """Boot the guest on the region; :class:`DemoError` naming what failed. Returns its console line."""
+    controller = controller_of(topo)
+    print(f"booting a server on QEMU, through salt {controller} cmd.run_all "
+          f"(image, flavor, network, server '{guest.SERVER}', its console log):", flush=True)
+    try:
+        booted = guest.boot(salt_cmd(config_dir, controller), say=lambda line: print(f"  {line}", flush=True))
+    except guest.GuestBootError as err:
+        raise DemoError(f"the region did not boot a server: {err}") from err
+    return booted["line"]
+
+
 def region_up(args, config_dir):
     topo = lab_topology.load(args.topology)
     clock = Clock()
@@ -323,8 +401,11 @@ def region_up(args, config_dir):
         with clock.step("deploy.region"):
             salt_run(config_dir, "--log-level=info", "--state-output=mixed", "state.orchestrate", "deploy.region",
                      f"pillar={pillar}", stream=True, filter_line=StepProgress())
+        with clock.step("boot a server"):
+            said = prove_the_cloud(config_dir, topo)
     salt_run(config_dir, "release.status")
     print(f"\nrelease {release} is deployed and verified in {args.env} on the lab region {topo.name!r}.")
+    print(f"its server {guest.SERVER} booted on QEMU; the guest wrote to its console: {said}")
     print("wall time:\n" + clock.report())
     print(how_to_reach(config_dir, topo))
 
@@ -333,7 +414,7 @@ def how_to_reach(config_dir, topo):
     roles = ", ".join(f"{node.name} ({'/'.join(node.roles)}, {node.mgmt_address})" for node in topo.nodes)
     salt = f"{os.path.join(BIN, 'salt')} -c {config_dir}"
     run = f"{os.path.join(BIN, 'salt-run')} -c {config_dir}"
-    controller = next((node.name for node in topo.nodes if "controller" in node.roles), topo.nodes[0].name)
+    controller = controller_of(topo)
     return "\n".join([
         "",
         f"The region: {roles}; the salt-master listens on {topo.master_address}.",
@@ -341,6 +422,7 @@ def how_to_reach(config_dir, topo):
         f"  {salt} '*' test.ping",
         f"  {salt} {controller} cmd.run '. {OPENRC} && openstack service list'",
         f"  {salt} {controller} cmd.run '. {OPENRC} && openstack token issue'",
+        f"  {salt} {controller} cmd.run '. {OPENRC} && openstack console log show {guest.SERVER}'",
         "  ./run demo down                    # lab.down, then stop the salt-master",
         "While it is up, test sessions cannot bring up their lab of the same name: take it down first.",
     ])
