@@ -1,27 +1,31 @@
 """The README's main job, ``./run demo`` (after setup).
 
-``--release-only`` (package, publish to test, ``release.status``) runs in the default
-suite, twice, with the master configuration it writes.  The full demo (a salt-master,
-the lab, ``deploy.region`` of the example manifest, then ``demo down``) is a region
-test: ``./run test --region`` or ``RELEASETRAIN_REGION_TESTS=1``.
+``--release-only`` (package the example manifest re-pinned to this checkout's HEAD,
+publish to test, ``release.status``) runs in the default suite, twice, with the master
+configuration it writes.  The full demo (a salt-master, the lab, ``deploy.region`` of
+that release, a server booted on QEMU, then ``demo down``) is a region test:
+``./run test --region`` or ``RELEASETRAIN_REGION_TESTS=1`` (``--keep-lab`` skips the
+``demo down`` after a failure, to look inside the region).
 """
 
 import json
 import os
+import re
 import stat
 import subprocess
 import sys
 import time
 
+import git
 import pytest
 import yaml
 
 from releasetrain import demo, manifest
-from releasetrain.lab import region, settings, topology
+from releasetrain.lab import guest, region, settings, topology
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 EXAMPLE = os.path.join(REPO_ROOT, "examples", "manifest.yml")
-RELEASE = manifest.load(EXAMPLE).release
+EXAMPLE_RELEASE = manifest.load(EXAMPLE).release
 BIN = os.path.dirname(sys.executable)
 DEMO_TIMEOUT = 2 * 3600
 
@@ -36,16 +40,39 @@ def test_example_manifest_is_valid_and_pins_this_repository():
     assert {pin.fetch_url for pin in parsed.repos} == {REPO_ROOT}
 
 
-def test_demo_release_only_packages_publishes_and_shows_status_twice(tmp_path):
+def head():
+    return git.Repo(REPO_ROOT).head.commit
+
+
+def assert_pinned_to_head(output, head_before):
+    """The demo's release is the example's name plus a commit of this checkout taken during the
+    run (others may commit meanwhile): HEAD then, or one after it. Returns the release and the SHA."""
+    shown = re.search(r"^release (\S+) is (?:published to|deployed and verified in) test", output, re.M)
+    assert shown, output[-3000:]
+    release = shown[1]
+    named = re.fullmatch(re.escape(EXAMPLE_RELEASE) + r"-([0-9a-f]{10})", release)
+    assert named, f"release {release!r} is not {EXAMPLE_RELEASE}-<HEAD's short SHA>"
+    checkout = git.Repo(REPO_ROOT)
+    sha = checkout.commit(named[1]).hexsha
+    assert checkout.is_ancestor(head_before.hexsha, sha) and checkout.is_ancestor(sha, head().hexsha), (
+        f"{release} does not pin the checkout's HEAD ({head_before.hexsha[:10]} when the demo started)")
+    return release, sha
+
+
+def test_demo_release_only_packages_the_checkout_head_publishes_and_shows_status_twice(tmp_path):
     for _ in range(2):
+        before = head()
         result = run_demo("--release-only", "--root", str(tmp_path))
         assert result.returncode == 0, result.stdout + result.stderr
-        assert f"release {RELEASE} is published to test" in result.stdout
+        release, sha = assert_pinned_to_head(result.stdout, before)
     tree = tmp_path / "store" / "envs" / "test"
     assert (tree / "states" / "openstack" / "map.jinja").is_file()
     assert (tree / "states" / "top.sls").is_file()
     meta = yaml.safe_load((tree / ".releasetrain.yml").read_text())
-    assert meta["release"] == RELEASE
+    assert meta["release"] == release
+    assert {repo["sha"] for repo in meta["repos"]} == {sha}
+    stages = git.Repo(REPO_ROOT).commit(sha).tree / "states" / "openstack" / "stages.yaml"
+    assert (tree / "states" / "openstack" / "stages.yaml").read_bytes() == stages.data_stream.read()
 
 
 def test_master_config_serves_the_lab_and_the_test_pillar_with_secrets_made_once(tmp_path):
@@ -89,7 +116,7 @@ def salt(root, *args, timeout=300):
 @pytest.mark.lab
 @pytest.mark.region
 @pytest.mark.slow
-def test_full_demo_deploys_a_region_that_answers_and_down_leaves_nothing(tmp_path, default_lab_free):
+def test_full_demo_deploys_a_region_that_boots_a_server_and_down_leaves_nothing(tmp_path, request, default_lab_free):
     """``./run demo`` then ``./run demo down``, as the README says (with a root of its own)."""
     root = tmp_path / "demo"
     topo = topology.load()
@@ -97,18 +124,36 @@ def test_full_demo_deploys_a_region_that_answers_and_down_leaves_nothing(tmp_pat
     if region.status(lab).get("lab"):
         pytest.fail(f"a lab is up in {lab.state_dir} (an earlier ./run demo?): run ./run demo down first")
     started = time.monotonic()
+    before = head()
     try:
         up = run_demo("--root", str(root), timeout=DEMO_TIMEOUT)
-        print(f"\n./run demo: {time.monotonic() - started:.0f} s\n{up.stdout[-3000:]}")
+        print(f"\n./run demo: {time.monotonic() - started:.0f} s\n{up.stdout[-4000:]}")
         assert up.returncode == 0, up.stdout[-6000:] + up.stderr[-3000:]
-        assert f"release {RELEASE} is deployed and verified in test" in up.stdout
+        assert_pinned_to_head(up.stdout, before)
         assert "./run demo down" in up.stdout
+        booted = re.search(r"^its server \S+ booted on QEMU; the guest wrote to its console: (.*)$", up.stdout, re.M)
+        assert booted and guest.GUEST_SAYS.decode() in booted[1], up.stdout[-3000:]
         code, out, err = salt(root, "ctl01", "cmd.run", f". {demo.OPENRC} && openstack token issue -f value -c id")
         assert code == 0 and json.loads(out)["ctl01"].strip(), out + err
         code, out, err = salt(root, "*", "test.ping")
         assert json.loads(out) == {node.name: True for node in topo.nodes}, out + err
-    finally:
-        down = run_demo("down", "--root", str(root))
+        # the demo's boot step again on the same region (a second ./run demo): the image, flavor
+        # and network are reused, the server left by the first is replaced by a new one that boots
+        first = re.search(rf"^  server {guest.SERVER} \((\S+)\): ACTIVE on", up.stdout, re.M)
+        said = []
+        again = guest.boot(demo.salt_cmd(str(root), "ctl01"), say=said.append)
+        print("the boot again:\n  " + "\n  ".join(said))
+        assert first and again["server"] != first[1], said
+        assert f"server {guest.SERVER}: deleted the one an earlier run left" in said
+        assert f"image {guest.image_name(guest.GUEST_SAYS)}: reused" in said
+        assert guest.GUEST_SAYS.decode() in again["line"], again
+    except BaseException:
+        if request.config.getoption("--keep-lab"):
+            print(f"\n--keep-lab: the demo's region and salt-master are left up (./run demo down --root {root})")
+        else:
+            run_demo("down", "--root", str(root))
+        raise
+    down = run_demo("down", "--root", str(root))
     assert down.returncode == 0, down.stdout + down.stderr
     assert demo.master_processes(str(root)) == []
     assert region.status(lab) == {"up": False, "comment": f"no lab in {lab.state_dir}"}

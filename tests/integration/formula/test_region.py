@@ -18,7 +18,7 @@ import time
 import pytest
 import yaml
 
-from releasetrain.lab import nodes
+from releasetrain.lab import guest, nodes
 from releasetrain.loader import tree_path
 from releasetrain.secrets import make_secrets
 
@@ -189,28 +189,8 @@ def test_hypervisor_list_lists_the_computes(converged_region):
     _eventually(listed)
 
 
-GUEST_SAYS = b"releasetrain guest booted"
-
-
-def boot_sector(message):
-    """A disk image the test builds (nothing is downloaded): a boot sector whose 16-bit code writes
-    ``message`` to the first serial port, which Nova keeps as the server's console log, then halts."""
-    code = bytes([
-        0xFA, 0xFC,                  # cli; cld
-        0x31, 0xC0, 0x8E, 0xD8,      # xor ax, ax; mov ds, ax
-        0xBE, 0x17, 0x7C,            # mov si, 0x7c17 (the message, right after this code)
-        0xBA, 0xF8, 0x03,            # mov dx, 0x3f8 (COM1)
-        0xAC, 0x84, 0xC0, 0x74, 0x03,  # next: lodsb; test al, al; jz halt
-        0xEE, 0xEB, 0xF8,            # out dx, al; jmp next
-        0xF4, 0xEB, 0xFD,            # halt: hlt; jmp halt
-    ])
-    return ((code + message + b"\r\n\0").ljust(510, b"\0") + b"\x55\xaa").ljust(1 << 20, b"\0")
-
-
-def _compute_diagnostics(lab, server):
-    fault = lab.run_in("ctl01", "bash", "-c", f". {OPENRC} && openstack server show {server} -c fault -f value",
-                       check=False).stdout
-    logs = [f"fault: {fault}"]
+def _compute_logs(lab):
+    logs = []
     for node in ("cmp01", "cmp02"):
         tail = lab.run_in(node, "sh", "-c", "tail -n 30 /var/log/nova/nova-compute.log", check=False).stdout
         logs.append(f"--- {node} nova-compute.log:\n{tail}")
@@ -221,31 +201,16 @@ def test_a_server_boots_on_qemu_and_runs_the_guest(converged_region):
     """Nova schedules a server on a compute, Neutron plugs its port into a VXLAN network, libvirt
     starts QEMU (TCG: no KVM in a lab node), and the guest's own output reaches its console log."""
     lab = converged_region["lab"]
-    root = nodes.NodeDirs(lab.settings.state_dir, lab.topology.node("ctl01")).root
-    with open(os.path.join(root, "root", "boot.img"), "wb") as handle:
-        handle.write(boot_sector(GUEST_SAYS))
-    image = _openstack(lab, "image", "create", "--file", "/root/boot.img", "--disk-format", "raw",
-                       "--container-format", "bare", "releasetrain-boot")
-    _eventually(lambda: _assert_active(lab, image["id"]), timeout=120, interval=5)
-    _openstack(lab, "flavor", "create", "--ram", "64", "--disk", "1", "--vcpus", "1", "releasetrain-tiny")
-    _openstack(lab, "network", "create", "releasetrain-net")
-    _openstack(lab, "subnet", "create", "--network", "releasetrain-net", "--subnet-range", "192.168.77.0/24",
-               "releasetrain-subnet")
-    command = (f". {OPENRC} && openstack server create --image releasetrain-boot --flavor releasetrain-tiny "
-               "--network releasetrain-net --wait -f json releasetrain-server")
-    created = lab.run_in("ctl01", "bash", "-c", command, check=False, timeout=900)
-    # With --wait, a server that goes to ERROR prints "Error creating server" and exits 0.
-    assert created.returncode == 0 and created.stdout.lstrip().startswith("{"), (
-        f"{created.stdout[-1000:]}{created.stderr[-2000:]}\n{_compute_diagnostics(lab, 'releasetrain-server')}")
-    server = json.loads(created.stdout)
-    assert server["status"] == "ACTIVE", server
-    assert server["OS-EXT-SRV-ATTR:host"] in ("cmp01", "cmp02"), server
 
-    def guest_ran():
-        console = _openstack(lab, "console", "log", "show", "releasetrain-server", parse=False)
-        assert GUEST_SAYS.decode() in console, console[-2000:]
+    def on_controller(script, timeout):
+        return lab.run_in("ctl01", "bash", "-c", script, check=False, timeout=timeout)
 
-    _eventually(guest_ran, timeout=120, interval=5)
+    try:
+        booted = guest.boot(on_controller)
+    except guest.GuestBootError as err:
+        pytest.fail(f"{err}\n{_compute_logs(lab)}")
+    assert booted["host"] in ("cmp01", "cmp02"), booted
+    assert guest.GUEST_SAYS.decode() in booted["line"], booted
 
 
 def test_verifier_files_pass_on_each_role(converged_region):
