@@ -30,12 +30,33 @@ import yaml
 from releasetrain.errors import StoreError
 from releasetrain.kit import METADATA_NAME
 from releasetrain.locking import file_lock
+from releasetrain.manifest import RELEASE_RE
 
 SWITCHING_ACTIONS = ("publish", "promote", "rollback", "recover")
 
 
 def now():
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def check_release_id(release):
+    """Refuse anything but a release id before it names a file: a path, a newline, a number."""
+    if not isinstance(release, str):
+        raise StoreError(
+            f"not a valid release id: {release!r} is a {type(release).__name__}, not a string "
+            "(salt-run reads 2026.10 as the number 2026.1: quote it, e.g. '\"2026.10\"')"
+        )
+    if not RELEASE_RE.fullmatch(release):
+        raise StoreError(
+            f"not a valid release id: {release!r} (letters, digits, '.', '_', '+' or '-', at most 100, "
+            "starting with a letter or digit)"
+        )
+    return release
+
+
+def _names_a_release(record):
+    release = record.get("release")
+    return isinstance(release, str) and RELEASE_RE.fullmatch(release) is not None
 
 
 def sha256_file(path):
@@ -113,10 +134,10 @@ class Store:
 
     # -- paths -----------------------------------------------------------
     def tarball_path(self, release):
-        return os.path.join(self.releases_dir, f"{release}.tar.gz")
+        return os.path.join(self.releases_dir, f"{check_release_id(release)}.tar.gz")
 
     def release_yml_path(self, release):
-        return os.path.join(self.releases_dir, f"{release}.yml")
+        return os.path.join(self.releases_dir, f"{check_release_id(release)}.yml")
 
     def lock(self):
         return file_lock(os.path.join(self.root, ".lock"), self.config.lock_timeout, f"the release store {self.root}")
@@ -135,10 +156,14 @@ class Store:
             return yaml.safe_load(handle)
 
     def list_ids(self):
+        """The releases in the store, oldest first (files whose name is no release id are not releases)."""
         if not os.path.isdir(self.releases_dir):
             return []
         entries = [name[: -len(".yml")] for name in os.listdir(self.releases_dir) if name.endswith(".yml")]
-        return sorted(entries, key=lambda rid: os.path.getmtime(self.release_yml_path(rid)))
+        return sorted(
+            (rid for rid in entries if RELEASE_RE.fullmatch(rid)),
+            key=lambda rid: os.path.getmtime(self.release_yml_path(rid)),
+        )
 
     def add_release(self, release, tmp_tarball, metadata):
         """Move a freshly written tarball into the store; release.yml, written last, marks it complete.
@@ -225,6 +250,8 @@ class Store:
         stack = []
         for record in self.history(env):
             action = record.get("action")
+            if not _names_a_release(record):
+                continue  # hand-edited or damaged: nothing it names could be published again
             if action in ("publish", "promote", "recover"):
                 stack.append(record["release"])
             elif action == "rollback":
@@ -253,6 +280,7 @@ class Store:
         )
 
     def publish(self, release, env, by, action="publish", **extra):
+        check_release_id(release)
         self.config.check_env(env)
         with self.lock():
             self._reconcile(env, by)
@@ -274,6 +302,7 @@ class Store:
         return {"release": release, "env": env, "tree": self.config.env_tree(env), "previous": previous, "time": record["time"]}
 
     def promote(self, release, to, by, force=False):
+        check_release_id(release)
         self.config.check_chain_env(to)
         chain = list(self.config.environments)
         position = chain.index(to)
@@ -287,6 +316,7 @@ class Store:
         return self.publish(release, to, by, action="promote", force=bool(force), verified_in=before)
 
     def verify(self, release, env, by):
+        check_release_id(release)
         self.config.check_env(env)
         self.show(release)
         with self.lock():
