@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from releasetrain.errors import ReleaseTrainError
 
-ENV_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+ENV_RE = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_-]{0,63}\Z")  # \Z: no trailing newline
 
 DEFAULTS = {
     "store": "/srv/releasetrain",
@@ -74,7 +74,7 @@ def load(opts):
 
 def _env_names(value, key, example):
     if isinstance(value, str) or not isinstance(value, collections.abc.Sequence) or not all(
-        isinstance(env, str) and ENV_RE.match(env) for env in value
+        isinstance(env, str) and ENV_RE.fullmatch(env) for env in value
     ):
         raise ReleaseTrainError(f"releasetrain:{key} must be a list of environment names, e.g. {example}")
     return list(value)

@@ -17,10 +17,12 @@ import yaml
 
 from releasetrain.errors import ManifestError
 
-SHA_RE = re.compile(r"^[0-9a-f]{40}$")
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-RELEASE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,99}$")
-REF_RE = re.compile(r"^refs/[A-Za-z0-9._/+-]+$")
+# Whole-text patterns: \A and \Z (not ^ and $, which let a trailing newline through), and
+# checked with fullmatch. Other modules import RELEASE_RE and SHA_RE.
+SHA_RE = re.compile(r"\A[0-9a-f]{40}\Z")
+NAME_RE = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9._-]*\Z")
+RELEASE_RE = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9._+-]{0,99}\Z")
+REF_RE = re.compile(r"\Arefs/[A-Za-z0-9._/+-]+\Z")
 SCHEME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 SCP_RE = re.compile(r"^[A-Za-z0-9._-]+@?[A-Za-z0-9._-]*:[^/]")
 
@@ -102,7 +104,7 @@ def release_name(value, source):
     if value is None or value == "":
         return ""
     value = str(value)
-    if not RELEASE_RE.match(value):
+    if not RELEASE_RE.fullmatch(value):
         raise ManifestError(
             f"release name {value!r} must be letters, digits, '.', '_', '+' or '-' (at most 100)",
             source=source,
@@ -124,13 +126,13 @@ def _repo(entry, index, source, base_dir):
     for key in REPO_FIELDS:
         if key in entry and not isinstance(entry[key], str):
             raise ManifestError(f"field {key!r} must be a string", label, source)
-    if not NAME_RE.match(name):
+    if not NAME_RE.fullmatch(name):
         raise ManifestError("name must be letters, digits, '.', '_' or '-'", label, source)
     sha = entry["sha"]
-    if not SHA_RE.match(sha):
+    if not SHA_RE.fullmatch(sha):
         raise ManifestError(f"sha {sha!r} is not 40 lowercase hex digits (a full commit SHA)", label, source)
     ref = entry.get("ref", "")
-    if ref and not REF_RE.match(ref):
+    if ref and not REF_RE.fullmatch(ref):
         raise ManifestError(f"ref {ref!r} must be a full ref such as refs/changes/45/12345/3", label, source)
     return RepoPin(
         name=name,
@@ -206,7 +208,7 @@ def _from_gitshelf(data, source, base_dir):
         if not book.get("git"):
             raise ManifestError("missing 'git:' URL", label, source)
         branch = book.get("branch")
-        if not isinstance(branch, str) or not SHA_RE.match(branch):
+        if not isinstance(branch, str) or not SHA_RE.fullmatch(branch):
             raise ManifestError(
                 f"branch {branch!r} is not a full 40-hex commit SHA; a release must be pinned, not follow a branch",
                 label,
