@@ -77,7 +77,7 @@ class Controller:
         """Run ``script``; its stdout, or :class:`GuestBootError` naming ``what`` with its last line of error."""
         result = self.run(script, timeout)
         if result.returncode != 0:
-            said = [line.strip() for line in (result.stderr + "\n" + result.stdout).splitlines() if line.strip()]
+            said = [line.strip() for line in (result.stderr.strip() or result.stdout).splitlines() if line.strip()]
             raise GuestBootError(f"{what} failed on the controller (exit {result.returncode}): "
                                  f"{said[-1] if said else '(no output)'}")
         return result.stdout
