@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import yaml
 
-from releasetrain import deflate
+from releasetrain import deflate, links
 from releasetrain.errors import ManifestError
 
 METADATA_NAME = ".releasetrain.yml"
@@ -71,7 +71,6 @@ def members_from_tar(data, pin):
         if kind == tarfile.DIRTYPE:
             folders.add(path)
         elif kind == tarfile.SYMTYPE:
-            _check_symlink(path, link, pin)
             members.append(Member(path, tarfile.SYMTYPE, target=link))
         else:
             members.append(Member(path, tarfile.REGTYPE, executable=bool(mode & 0o100), data=view[start : start + size]))
@@ -157,7 +156,6 @@ def members_from_archive(stream, pin):
                 folders.add(path)  # the kit derives folders from file paths; empty ones are reported
                 continue
             if info.issym():
-                _check_symlink(path, info.linkname, pin)
                 members.append(Member(path, tarfile.SYMTYPE, target=info.linkname))
             elif info.isfile():
                 data = archive.extractfile(info).read()
@@ -177,12 +175,52 @@ def _empty_folders(members, folders):
     return sorted(folders - filled)
 
 
-def _check_symlink(path, target, pin):
-    if target.startswith("/"):
-        raise ManifestError(f"symlink {path} -> {target} points outside the kit (absolute target)", pin.name)
-    resolved = posixpath.normpath(posixpath.join(posixpath.dirname(path), target))
-    if resolved == ".." or resolved.startswith("../"):
-        raise ManifestError(f"symlink {path} -> {target} points outside the kit", pin.name)
+def tree_table(members):
+    """What :func:`check_links` needs of one repo's members: its symlinks {path: target} and its other paths."""
+    symlinks = {member.path: member.target for member in members if member.kind == tarfile.SYMTYPE}
+    return symlinks, [member.path for member in members if member.kind != tarfile.SYMTYPE]
+
+
+def check_links(trees, other_paths=()):
+    """Refuse the kit if a symlink in it leaves its repo's folder, by any route.
+
+    ``trees`` holds ``(pin, symlinks, paths)`` per repo (see :func:`tree_table`); every link
+    is resolved with all the kit's links at once (chains, links to links, loops), each held
+    to its repo's ``path``. Raises a ManifestError naming the repo that holds the bad entry; when
+    a link gets out of the kit altogether, that one is named ("points outside the kit").
+    """
+    every_link, every_path = {}, list(other_paths)
+    for _, symlinks, paths in trees:
+        every_link.update(symlinks)
+        every_path.extend(paths)
+    try:
+        links.check(every_link, every_path, roots=[pin.path for pin, _, _ in trees])
+    except links.UnsafeLink as err:
+        worst = _leaving_the_kit(every_link, every_path) or err
+        raise ManifestError(_link_problem(worst, every_link), _owner(worst.path, [pin for pin, _, _ in trees])) from None
+
+
+def _leaving_the_kit(every_link, every_path):
+    """The first problem with the whole kit as the only root (a link that gets out of it), or None."""
+    try:
+        links.check(every_link, every_path)
+    except links.UnsafeLink as err:
+        return err
+    return None
+
+
+def _link_problem(err, symlinks):
+    """``symlink <path> -> <target> <problem>`` for a bad link; ``<path>: <problem>`` otherwise."""
+    shown = f"symlink -> {symlinks.get(err.path)}"
+    if err.path in symlinks and err.problem.startswith(shown):
+        return f"symlink {err.path} -> {symlinks[err.path]}{err.problem[len(shown):]}"
+    return str(err)
+
+
+def _owner(path, pins):
+    """The name of the repo whose folder holds ``path`` (the innermost), or None."""
+    holders = [pin for pin in pins if pin.path == "." or path.startswith(pin.path + "/")]
+    return max(holders, key=lambda pin: len(pin.path), default=None).name if holders else None
 
 
 def metadata_member(metadata):

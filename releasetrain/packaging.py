@@ -10,7 +10,7 @@ import tarfile
 
 from releasetrain import manifest as manifest_mod
 from releasetrain.errors import ManifestError
-from releasetrain.kit import METADATA_NAME, members_from_tar, metadata_member, write_tarball
+from releasetrain.kit import METADATA_NAME, check_links, members_from_tar, metadata_member, tree_table, write_tarball
 from releasetrain.mirror import Mirror
 from releasetrain.store import Store, now
 
@@ -70,13 +70,20 @@ class _Exports:
             pin = self.pins[index]
             self.archives[index] = pool.submit(_archive, mirrors[pin.url], pin, self.fetches[index])
         self.reported = 0  # repos whose package/repo event went out (in manifest order)
+        self.tables = [None] * len(self.pins)  # per repo, its symlinks and other paths (see kit.tree_table)
 
     def members(self, index):
         """The members of one repo; on any failure, the first failing repo's error, as a serial run gives."""
         if self.archives[index].exception() is not None:
             self.fail()
         self.report()
-        return self.archives[index].result()
+        members = self.archives[index].result()
+        self.tables[index] = tree_table(members)
+        return members
+
+    def check_links(self):
+        """Every symlink of the kit, resolved with all the others (once every repo's members are known)."""
+        check_links([(pin, *table) for pin, table in zip(self.pins, self.tables)], other_paths=[METADATA_NAME])
 
     def report(self, wait=False):
         """Send package/repo for the repos done so far, in manifest order."""
@@ -163,6 +170,7 @@ def _write(config, release, exports, fetched, by):
     chunks = _Chunks()
     sha256 = write_tarball(chunks, members, mtime, blocks)
     exports.report(wait=True)
+    exports.check_links()  # before any byte of the kit is in the store
     # the store sees nothing until the kit is complete: written once under a temporary name, then renamed
     tmp = store.tmp_tarball_path(release)
     try:

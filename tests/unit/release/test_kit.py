@@ -6,7 +6,7 @@ import tarfile
 import pytest
 
 from releasetrain.errors import ManifestError
-from releasetrain.kit import Member, _check_symlink, members_from_archive, members_from_tar, write_tarball
+from releasetrain.kit import Member, check_links, members_from_archive, members_from_tar, tree_table, write_tarball
 from releasetrain.manifest import RepoPin
 
 PIN = RepoPin(name="f", url="u", sha="0" * 40, path="states/f")
@@ -63,19 +63,34 @@ def test_no_pax_headers_even_for_long_names():
         assert long_name in archive.getnames()
 
 
-@pytest.mark.parametrize("path, target", [
-    ("states/f/evil", "/etc/shadow"),
-    ("states/f/evil", "../../../etc"),
-    ("states/f/deep/evil", "../../../../x"),
+def check_one(symlinks, pins=(PIN,), files=("states/f/a.sh",)):
+    members = [Member(path, tarfile.SYMTYPE, target=target) for path, target in symlinks.items()]
+    members += [Member(path, tarfile.REGTYPE) for path in files]
+    check_links([(pin, *tree_table([m for m in members if m.path.startswith(pin.path + "/")])) for pin in pins])
+
+
+@pytest.mark.parametrize("symlinks, problem", [
+    ({"states/f/evil": "/etc/shadow"}, "symlink states/f/evil -> /etc/shadow points outside the kit (absolute target)"),
+    ({"states/f/evil": "../../../etc"}, "symlink states/f/evil -> ../../../etc points outside the kit"),
+    ({"states/f/deep/evil": "../../../../x"}, "symlink states/f/deep/evil -> ../../../../x points outside the kit"),
+    ({"states/f/link": "../../pillar/top.sls"}, "symlink states/f/link -> ../../pillar/top.sls points outside states/f"),
+    ({"states/f/a/up": "..", "states/f/a/esc": "up/../.."}, "symlink states/f/a/esc -> up/../.. points outside"),
+    ({"states/f/l1": "l2", "states/f/l2": "l1"}, "symlink states/f/l1 -> l2 goes through more than 40 symlinks"),
 ])
-def test_symlinks_that_leave_the_kit_are_refused(path, target):
-    with pytest.raises(ManifestError, match="points outside the kit"):
-        _check_symlink(path, target, PIN)
+def test_symlinks_that_leave_their_repo_are_refused_naming_the_repo(symlinks, problem):
+    with pytest.raises(ManifestError) as error:
+        check_one(symlinks)
+    assert str(error.value).startswith(f"manifest: repo 'f': {problem}")
 
 
-def test_symlinks_inside_the_kit_are_fine():
-    _check_symlink("states/f/link", "../../pillar/top.sls", PIN)
-    _check_symlink("states/f/link", "a.sh", PIN)
+def test_symlinks_inside_their_repo_are_fine():
+    check_one({"states/f/link": "a.sh", "states/f/d/up": "..", "states/f/d/ok": "up/a.sh"})
+
+
+def test_the_repo_named_is_the_one_holding_the_bad_link():
+    other = RepoPin(name="g", url="u", sha="0" * 40, path="states/g")
+    with pytest.raises(ManifestError, match="repo 'g': symlink states/g/x -> ../f/a.sh points outside states/g"):
+        check_one({"states/f/ok": "a.sh", "states/g/x": "../f/a.sh"}, pins=(PIN, other))
 
 
 def test_a_file_that_is_also_a_folder_is_refused():
@@ -243,7 +258,9 @@ def test_an_empty_archive_is_a_read_error():
         members_from_tar(b"", PIN)
 
 
-def test_symlinks_out_of_the_kit_are_refused_when_reading():
+def test_reading_keeps_symlinks_for_the_kit_wide_check():
     data = git_like_tar([("evil", tarfile.SYMTYPE, 0o777, "../../../etc/passwd")])
+    members, _ = members_from_tar(data, PIN)
+    assert tree_table(members) == ({"states/f/evil": "../../../etc/passwd"}, [])
     with pytest.raises(ManifestError, match="points outside the kit"):
-        members_from_tar(data, PIN)
+        check_links([(PIN, *tree_table(members))])
