@@ -14,6 +14,7 @@ import logging
 import time
 
 from releasetrain import gerrit, gerrit_stream, saltglue
+from releasetrain import pipeline as rt_pipeline
 from releasetrain.errors import ReleaseTrainError
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,22 @@ def start():
         bus.fire_event(event, f"releasetrain/gerrit/{kind}")
 
     try:
-        gerrit_stream.EventStream(*settings, fire).run()
+        gerrit_stream.EventStream(*settings, fire, dropped=_recorder(config)).run()
     finally:
         bus.destroy()
+
+
+def _recorder(config):
+    """Record a stream event of ours that was rejected (``pipeline.status`` shows it). stream-events
+    carries every kind of event of every project: other types and unconfigured projects are only logged."""
+    pipeline = rt_pipeline.Pipeline(config, orchestrate=None)
+
+    def dropped(why, known):
+        if not why.startswith("rejected") or known.get("type") not in (None, *gerrit.KNOWN_TYPES):
+            return
+        try:
+            pipeline.write_rejected("stream", "rejected", why, known)
+        except Exception as err:  # pylint: disable=broad-except
+            log.warning("releasetrain: could not record a rejected stream event: %s", err)
+
+    return dropped

@@ -14,6 +14,7 @@ from releasetrain import pipeline as rt_pipeline
 log = logging.getLogger(__name__)
 
 __virtualname__ = "pipeline"
+TRIMMED = "VALUE_TRIMMED"  # what salt.utils.dicttrim puts in place of a value over max_event_size
 
 
 def __virtual__():
@@ -72,21 +73,54 @@ def handle_hook(tag, data):
     """
 
     def _handle():
-        settings = gerrit.settings(saltglue.load_config(__opts__))
+        config = saltglue.load_config(__opts__)
+        settings = gerrit.settings(config)
         hook = data if isinstance(data, dict) else {}
-        if not gerrit.secret_matches(gerrit.hook_secret(tag, hook.get("headers"), settings), settings.secret):
+        headers = hook.get("headers") if isinstance(hook.get("headers"), dict) else {}
+        if not gerrit.secret_matches(gerrit.hook_secret(tag, headers, settings), settings.secret):
             log.warning("releasetrain: dropped a Gerrit hook with a wrong or missing secret (from %s)",
-                        (hook.get("headers") or {}).get("Remote-Addr", "?"))
-            return {"result": "rejected", "reason": "wrong or missing secret"}
-        event, why = gerrit.accept(hook.get("body") or hook.get("post") or "", settings)
+                        headers.get("Remote-Addr", "?"))
+            return _dropped(config, "rejected", "wrong or missing secret")
+        body = _hook_body(hook)
+        event, why = gerrit.accept(body, settings)
         if event is None:
             log.warning("releasetrain: Gerrit hook %s", why)
-            return {"result": why.split(":", 1)[0], "reason": why}
+            return _dropped(config, why.split(":", 1)[0], why, gerrit.identify(body))
         with saltglue.MasterEvents(__opts__, "releasetrain/gerrit") as emit:
             emit(event["type"], event)
         return {"result": "forwarded", "type": event["type"], "key": event["key"]}
 
-    return saltglue.run(__context__, _handle)
+    return saltglue.run(__context__, _recording_failures, "hook", _handle)
+
+
+def _hook_body(hook):
+    """The event salt-api got: the raw body, or its parsed JSON when the master's ``max_event_size``
+    trimmed the body away (salt-api puts both on the bus, and Salt trims the largest values first)."""
+    body = hook.get("body")
+    if (not body or body == TRIMMED) and isinstance(hook.get("post"), dict):
+        return hook["post"]
+    return body or ""
+
+
+def _dropped(config, result, reason, known=None):
+    """Record an event that goes no further (``pipeline.status`` shows it under ``rejected``) and say why."""
+    rt_pipeline.Pipeline(config, orchestrate=None).write_rejected("hook", result, reason, known)
+    return {"result": result, "reason": reason}
+
+
+def _recording_failures(source, func):
+    """Run ``func``; an exception it raises is recorded as a dropped event before it goes on to Salt."""
+    try:
+        return func()
+    except Exception as err:  # pylint: disable=broad-except
+        reason = f"{source} failed: {type(err).__name__}: {err}"
+        log.error("releasetrain: Gerrit %s", reason)
+        try:
+            rt_pipeline.Pipeline(saltglue.load_config(__opts__), orchestrate=None).write_rejected(
+                source, "failed", reason)
+        except Exception as record_err:  # pylint: disable=broad-except
+            log.error("releasetrain: could not record the failure: %s", record_err)
+        raise
 
 
 def on_event(event):
@@ -106,7 +140,7 @@ def on_event(event):
         with saltglue.MasterEvents(__opts__, "releasetrain/pipeline") as emit:
             return _pipeline(emit).on_event(event if isinstance(event, dict) else {})
 
-    return saltglue.run(__context__, _on_event)
+    return saltglue.run(__context__, _recording_failures, "event", _on_event)
 
 
 def status(limit=20):

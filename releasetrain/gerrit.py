@@ -303,6 +303,25 @@ def event_key(event):
     return "|".join(parts)
 
 
+def identify(data):
+    """``{"type": ..., "key": ...}`` of an event, as far as they can be told and pass the checks (for the
+    record of a dropped event); ``data`` is Gerrit's JSON (text, bytes or parsed) or a normalised event.
+    Never raises."""
+    try:
+        data = parse_body(data)
+    except GerritEventError:
+        return {}
+    kind = data.get("type")
+    found = {"type": kind} if isinstance(kind, str) and TYPE_RE.fullmatch(kind) else {}
+    try:
+        found["key"] = normalise(data)["key"]
+    except GerritEventError:
+        key = data.get("key")
+        if isinstance(key, str) and key.isascii() and key.isprintable() and len(key) <= MAX_NAME:
+            found["key"] = key
+    return found
+
+
 # -- filtering ----------------------------------------------------------------------
 def route(event, gerrit_settings):
     """The manifest repo an event concerns, or None (with the reason) when configuration ignores it."""

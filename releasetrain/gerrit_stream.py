@@ -82,10 +82,13 @@ class RecentKeys:
 class EventStream:
     """Connect, read one JSON event per line, fire accepted ones as ``<type>``; reconnect with backoff."""
 
-    def __init__(self, settings, gerrit_settings, fire, stop=None, sleep=time.sleep):
+    def __init__(self, settings, gerrit_settings, fire, stop=None, sleep=time.sleep, dropped=None):
+        """``fire(type, event)`` hands an accepted event on; ``dropped(why, known)`` hears of the others
+        (``known``: their type and key as far as they can be told)."""
         self.settings = settings
         self.gerrit = gerrit_settings
         self.fire = fire
+        self.dropped = dropped or (lambda why, known: None)
         self.stop = stop or threading.Event()
         self.sleep = sleep
         self.recent = RecentKeys(settings.remember)
@@ -154,6 +157,7 @@ class EventStream:
         event, why = gerrit.accept(line, self.gerrit)
         if event is None:
             log.info("releasetrain: gerrit stream event %s", why)
+            self.dropped(why, gerrit.identify(line))
             return 1
         if self.recent.seen(event["key"]):
             log.info("releasetrain: skipped a repeated gerrit event %s", event["key"])

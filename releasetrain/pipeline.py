@@ -15,6 +15,8 @@ Configuration (master config; every key optional but ``deploy_kit``):
         settle: 5                         # seconds a merge run waits for more merges first
 
 State lives in ``<store>/pipeline/``: ``runs.jsonl`` (every run, append-only),
+``rejected.jsonl`` (the last ``REJECTED_KEEP`` events dropped before a run: why, and their
+type and key when known; never the secret),
 ``queue.json`` (merges waiting for the train), ``train.lock`` and
 ``env-<env>.lock`` (one deployment per environment at a time).
 
@@ -48,6 +50,9 @@ DEFAULTS = {
     "auto_production": False,
     "settle": 5,
 }
+REJECTED_KEEP = 200  # rejected.jsonl keeps this many records: anyone who reaches salt-api can add one
+REJECTED_TRIM_BYTES = 256 * 1024
+REASON_CHARS = 300
 
 
 def pipeline_lock(config, name, timeout=None):
@@ -116,30 +121,45 @@ class Pipeline:
         self.by = by
         self.dir = os.path.join(config.store, "pipeline")
         self.runs_path = os.path.join(self.dir, "runs.jsonl")
+        self.rejected_path = os.path.join(self.dir, "rejected.jsonl")
         self.queue_path = os.path.join(self.dir, "queue.json")
 
     # -- bookkeeping -----------------------------------------------------------------
     def _lock(self, name, timeout=None):
         return pipeline_lock(self.config, name, timeout)
 
-    def write_run(self, record):
+    def _append(self, path, record, keep=None):
+        """Append one JSON line (ASCII: any character an event holds is escaped); with ``keep``, a file
+        grown past REJECTED_TRIM_BYTES is cut to its last ``keep`` lines."""
         os.makedirs(self.dir, exist_ok=True)
         with self._lock("runs"):
-            with open(self.runs_path, "a", encoding="utf-8") as handle:
+            with open(path, "a", encoding="utf-8") as handle:
                 handle.write(json.dumps({"time": now(), **record}, sort_keys=True) + "\n")
+            if keep and os.path.getsize(path) > REJECTED_TRIM_BYTES:
+                lines = _read_lines(path)[-keep:]
+                tmp = f"{path}.tmp-{os.getpid()}"
+                with open(tmp, "w", encoding="utf-8") as handle:
+                    handle.writelines(lines)
+                os.replace(tmp, path)
+
+    def write_run(self, record):
+        self._append(self.runs_path, record)
+
+    def write_rejected(self, source, result, reason, event=None):
+        """Record an event dropped before any run (wrong secret, malformed, unconfigured, failed)."""
+        known = {key: event[key] for key in ("type", "key") if isinstance(event, dict) and event.get(key)}
+        self._append(self.rejected_path, {"source": source, "result": result, "reason": str(reason)[:REASON_CHARS],
+                                          **known}, keep=REJECTED_KEEP)
 
     def runs(self):
         latest = {}
-        if os.path.isfile(self.runs_path):
-            with open(self.runs_path, encoding="utf-8") as handle:
-                for line in handle:
-                    try:
-                        record = json.loads(line)
-                    except ValueError:
-                        continue
-                    latest.pop(record.get("id"), None)
-                    latest[record.get("id")] = record
+        for record in _read_records(self.runs_path):
+            latest.pop(record.get("id"), None)
+            latest[record.get("id")] = record
         return list(latest.values())
+
+    def rejected(self, limit=20):
+        return _read_records(self.rejected_path)[-int(limit):]
 
     def _read_queue(self):
         try:
@@ -157,20 +177,18 @@ class Pipeline:
 
     def status(self, limit=20):
         queue = self._read_queue()
-        return {"runs": self.runs()[-int(limit):], "queued": queue.get("pending", []),
+        return {"runs": self.runs()[-int(limit):], "rejected": self.rejected(limit), "queued": queue.get("pending", []),
                 "awaiting_approval": queue.get("awaiting", []), "store": self.store.status(limit=0)["environments"]}
 
     # -- dispatch --------------------------------------------------------------------
     def on_event(self, event):
         """Act on a normalised event (re-checked here: anything on the bus could claim to be one)."""
         if self.gerrit.secret and not gerrit.signature_valid(event, self.gerrit.secret):
-            log.warning("releasetrain: dropped a releasetrain/gerrit event without a valid signature")
-            return {"result": "rejected", "reason": "missing or invalid signature"}
+            return self._drop(event, "rejected", "missing or invalid signature")
         clean = {k: v for k, v in event.items() if k not in ("repo", "signature") and not k.startswith("_")}
         accepted, why = gerrit.accept(_denormalised(clean), self.gerrit) if clean.get("type") else (None, "no type")
         if accepted is None:
-            log.warning("releasetrain: pipeline %s", why)
-            return {"result": "rejected" if why.startswith("rejected") else "ignored", "reason": why}
+            return self._drop(event, "ignored" if why.startswith("ignored") else "rejected", why)
         handler = {
             "patchset-created": self.candidate,
             "change-merged": self.merged,
@@ -179,6 +197,11 @@ class Pipeline:
         if handler is None:
             return {"result": "ignored", "reason": f"no action for {accepted['type']}"}
         return handler(accepted)
+
+    def _drop(self, event, result, reason):
+        log.warning("releasetrain: dropped a releasetrain/gerrit event: %s", reason)
+        self.write_rejected("event", result, reason, gerrit.identify(event))
+        return {"result": result, "reason": reason}
 
     # -- patchset-created: candidate kit, volatile environment, vote ------------------------
     def candidate(self, event):
@@ -398,6 +421,24 @@ def _denormalised(event):
     if account:
         data[account] = {"username": event.get("who") or ""}
     return data
+
+
+def _read_lines(path):
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.readlines()
+    except FileNotFoundError:
+        return []
+
+
+def _read_records(path):
+    records = []
+    for line in _read_lines(path):
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            continue
+    return records
 
 
 @contextlib.contextmanager

@@ -1,12 +1,13 @@
 """The pipeline package against real git repos and a real store; the orchestration is the injected callable."""
 
 import json
+import os
 import pathlib
 import threading
 
 import pytest
 
-from releasetrain import config as rt_config, gerrit
+from releasetrain import config as rt_config, gerrit, pipeline as pipeline_mod
 from releasetrain.pipeline import Pipeline
 from tests.integration.gerrit.conftest import GerritStandIn
 from tests.support.gitrepos import commit, formula_entry, make_deploy_kit
@@ -57,7 +58,21 @@ def test_unsigned_or_tampered_events_never_run(world):
     for bad in (tampered, unsigned):
         assert world["pipeline"].on_event(bad)["result"] == "rejected"
     assert world["calls"] == [] and world["gerrit"].reviews == []
-    assert world["pipeline"].status()["runs"] == []
+    status = world["pipeline"].status()
+    assert status["runs"] == []
+    assert [(r["source"], r["result"], r["reason"], r["type"]) for r in status["rejected"]] == [
+        ("event", "rejected", "missing or invalid signature", "patchset-created")] * 2
+
+
+def test_the_rejected_record_keeps_the_newest_and_stays_small(world):
+    pipeline = world["pipeline"]
+    for number in range(pipeline_mod.REJECTED_KEEP * 4):
+        pipeline.write_rejected("hook", "rejected", f"number {number} " + "\x85\ud800" * 200)
+    largest_record = 6 * pipeline_mod.REASON_CHARS + 200  # every character escaped to \uXXXX
+    most = max(pipeline_mod.REJECTED_TRIM_BYTES, pipeline_mod.REJECTED_KEEP * largest_record) + largest_record
+    assert os.path.getsize(pipeline.rejected_path) <= most
+    assert pipeline.rejected(limit=1)[0]["reason"].startswith(f"number {pipeline_mod.REJECTED_KEEP * 4 - 1} \x85\ud800")
+    assert len(pipeline.rejected(limit=10_000)) <= pipeline_mod.REJECTED_KEEP * 2
 
 
 def test_a_revision_gerrit_cannot_serve_gets_verified_minus_one(world):

@@ -33,10 +33,11 @@ def test_events_fire_once_across_a_dropped_connection(tmp_path, configured):
     # after the reconnect Gerrit repeats the first event; the reader must skip it
     second = [line("patchset-created.json"), line("change-merged.json"), line("comment-added.json")]
     server = GerritSSH([first, second], tmp_path)
-    fired, sleeps = [], []
+    fired, sleeps, dropped = [], [], []
     stop = threading.Event()
     stream = gerrit_stream.EventStream(*configured(server), fire=lambda kind, event: fired.append((kind, event)),
-                                       stop=stop, sleep=lambda s: (sleeps.append(s), time.sleep(s)))
+                                       stop=stop, sleep=lambda s: (sleeps.append(s), time.sleep(s)),
+                                       dropped=lambda why, known: dropped.append((why.split(":")[0], known)))
     thread = threading.Thread(target=stream.run, daemon=True)
     thread.start()
     try:
@@ -52,6 +53,9 @@ def test_events_fire_once_across_a_dropped_connection(tmp_path, configured):
     assert all(gerrit.signature_valid(event, "s") and event["repo"] == "openstack-formula" for _, event in fired)
     assert stream.connections == 2 and sleeps[0] == 0.2
     assert server.commands[:2] == [b"gerrit stream-events"] * 2
+    unknown = gerrit.normalise(json.loads(line("patchset-created-unknown-project.json")))["key"]
+    assert dropped == [("rejected", {}), ("rejected", {"type": "patchset-created"}),
+                       ("ignored", {"type": "patchset-created", "key": unknown})]
 
 
 def test_backoff_doubles_up_to_the_limit_while_the_server_is_down(tmp_path, configured):
