@@ -84,6 +84,34 @@ def _syncfs(path):
         os.close(fd)
 
 
+def _read_release_yml(release, path):
+    """A release.yml's content, if it has the shape the store relies on; else one line saying what is wrong."""
+    try:
+        with open(path, "rb") as handle:
+            metadata = yaml.safe_load(handle.read().decode("utf-8"))
+    except UnicodeDecodeError as err:
+        raise _damaged_release_yml(release, path, f"is not UTF-8 text (byte {err.start})") from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        raise _damaged_release_yml(release, path, f"is not valid YAML{f' (line {mark.line + 1})' if mark else ''}") from None
+    except OSError as err:
+        raise _damaged_release_yml(release, path, f"cannot be read ({err.strerror})") from None
+    if not isinstance(metadata, dict):
+        raise _damaged_release_yml(release, path, "is not a mapping")
+    repos = metadata.get("repos")
+    if not isinstance(repos, list) or not all(isinstance(repo, dict) for repo in repos):
+        raise _damaged_release_yml(release, path, "has no list of repos")
+    for index, repo in enumerate(repos):
+        for key in ("name", "url", "sha", "path"):
+            if not isinstance(repo.get(key), str):
+                raise _damaged_release_yml(release, path, f"gives repos[{index}] no {key!r}")
+    return metadata
+
+
+def _damaged_release_yml(release, path, problem):
+    return StoreError(f"release {release!r}: {path} {problem}; restore it, or package the release under a new name")
+
+
 def _owner_is_gone(tmp_name):
     """Temporary names end in the writer's pid; only a dead writer's leftovers are removed."""
     stem = tmp_name.split(".tar.gz")[0]
@@ -152,8 +180,7 @@ class Store:
             known = self.list_ids()
             hint = f"; known: {', '.join(known[-5:])}" if known else "; the store has no releases yet"
             raise StoreError(f"unknown release {release!r}{hint}")
-        with open(path, encoding="utf-8") as handle:
-            return yaml.safe_load(handle)
+        return _read_release_yml(release, path)
 
     def list_ids(self):
         """The releases in the store, oldest first (files whose name is no release id are not releases)."""
@@ -225,23 +252,34 @@ class Store:
     # -- history ---------------------------------------------------------
     def _append_history(self, record):
         record = {"time": now(), **record}
+        line = (json.dumps(record, sort_keys=True) + "\n").encode("utf-8")
         os.makedirs(self.root, exist_ok=True)
-        with open(self.history_path, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record, sort_keys=True) + "\n")
+        with open(self.history_path, "a+b") as handle:
+            end = handle.seek(0, os.SEEK_END)
+            if end and os.pread(handle.fileno(), 1, end - 1) != b"\n":
+                line = b"\n" + line  # after a line a crash cut short, not glued to it
+            handle.write(line)
             handle.flush()
             os.fsync(handle.fileno())
         return record
 
     def history(self, env=None, limit=None):
+        """The records, oldest first.
+
+        A line that holds no record (cut short by a crash, bytes that are not UTF-8, JSON that
+        is not an object) is skipped: it names no action, release or environment to go by,
+        and refusing the whole file would block every publish and rollback until someone
+        edits it by hand. The records around it still count.
+        """
         records = []
         if os.path.isfile(self.history_path):
-            with open(self.history_path, encoding="utf-8") as handle:
+            with open(self.history_path, "rb") as handle:
                 for line in handle:
                     try:
                         record = json.loads(line)
                     except ValueError:
-                        continue  # a line cut short by a crash; the rest still counts
-                    if env is None or record.get("env") == env:
+                        continue
+                    if isinstance(record, dict) and (env is None or record.get("env") == env):
                         records.append(record)
         return records[-limit:] if limit else records
 
@@ -269,9 +307,12 @@ class Store:
             return None
         try:
             with open(os.path.join(link, METADATA_NAME), encoding="utf-8") as handle:
-                return yaml.safe_load(handle).get("release")
-        except (OSError, yaml.YAMLError, AttributeError):
-            return os.path.basename(os.readlink(link))
+                release = yaml.safe_load(handle).get("release")
+            if _names_a_release({"release": release}):
+                return release
+        except (OSError, ValueError, yaml.YAMLError, AttributeError):
+            pass  # ValueError: not UTF-8
+        return os.path.basename(os.readlink(link))
 
     def is_verified(self, release, env):
         return any(
