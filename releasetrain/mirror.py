@@ -11,6 +11,7 @@ import io
 import os
 import re
 import subprocess
+import threading
 
 import git
 
@@ -35,6 +36,13 @@ FETCH_CONFIG = [
 ]
 # Every fetch adds a pack; past this many, the next fetch ends with a full repack so lookups stay fast.
 MAX_PACKS = 50
+# A kit is the tree at the SHA, byte for byte, on any machine: git archive must not apply a repo's
+# .gitattributes (export-subst expands $Format:%d$ to the refs this mirror happens to have,
+# export-ignore drops files, text/eol/ident/filter rewrite content). $GIT_DIR/info/attributes
+# overrides every other attributes file, so the mirror unsets them all there.
+ARCHIVE_ATTRIBUTES = "* -export-subst -export-ignore -text -eol -crlf -ident -filter -working-tree-encoding\n"
+# ... and no system or user configuration (core.autocrlf, tar.umask, core.attributesFile) reaches it.
+ARCHIVE_ENV = {"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull, "GIT_ATTR_NOSYSTEM": "1"}
 
 
 def mirror_path(cache, url):
@@ -43,9 +51,10 @@ def mirror_path(cache, url):
     return os.path.join(cache, "mirrors", f"{slug}-{digest}.git")
 
 
-def _git_env():
+def _git_env(extra=None):
     env = dict(os.environ)
     env.update(GIT_ENV)
+    env.update(extra or {})
     env.update(LANGUAGE="C", LC_ALL="C")  # messages are parsed and shown in English
     return env
 
@@ -82,13 +91,29 @@ class Mirror:
         if not os.path.isdir(self.path):
             repo = git.Repo.init(self.path, bare=True, mkdir=True)
             repo.git.config("gc.auto", "0")  # the cache is ours; never pause a package run
+        self._pin_attributes()
 
-    def _git(self, *args, timeout=None, input=None):
+    def _pin_attributes(self):
+        """Write ARCHIVE_ATTRIBUTES to info/attributes unless it holds them (a mirror made by an older version)."""
+        path = os.path.join(self.path, "info", "attributes")
+        try:
+            with open(path, encoding="utf-8") as handle:
+                if handle.read() == ARCHIVE_ATTRIBUTES:
+                    return
+        except FileNotFoundError:
+            pass
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = f"{path}.tmp-{os.getpid()}-{threading.get_ident()}"
+        with open(tmp, "w", encoding="utf-8") as handle:
+            handle.write(ARCHIVE_ATTRIBUTES)
+        os.replace(tmp, path)
+
+    def _git(self, *args, timeout=None, input=None, env=None):
         executable = git.Git.GIT_PYTHON_GIT_EXECUTABLE or "git"
         return subprocess.run(
             [executable, f"--git-dir={self.path}", *args], input=input,
             stdin=None if input is not None else subprocess.DEVNULL,
-            capture_output=True, env=_git_env(), timeout=timeout, check=False,
+            capture_output=True, env=_git_env(env), timeout=timeout, check=False,
         )
 
     def _read_commit(self, sha):
@@ -112,6 +137,7 @@ class Mirror:
                 raw = objects.commit(pin.sha)
                 if raw is not None:
                     self._commits[pin.sha] = raw
+                    self._pin_attributes()
                     return False
                 self._init()
                 refspecs = BRANCHES_AND_TAGS + ([f"+{pin.ref}:{pin.ref}"] if pin.ref else [])
@@ -164,7 +190,7 @@ class Mirror:
     def archive(self, sha, subdir=""):
         """``git archive`` of the tree at ``sha`` (or of ``subdir`` in it): (exit status, tar bytes, stderr)."""
         treeish = f"{sha}:{subdir}" if subdir else sha
-        process = self._git("archive", "--format=tar", treeish)
+        process = self._git("archive", "--format=tar", treeish, env=ARCHIVE_ENV)
         return process.returncode, process.stdout, process.stderr
 
     def gitlinks(self, sha, subdir=""):
