@@ -1,3 +1,6 @@
+import random
+import time
+
 import pytest
 import yaml
 
@@ -102,3 +105,50 @@ def test_with_repo_moves_one_pin_for_a_candidate_kit():
     assert candidate.release == ""
     with pytest.raises(ManifestError, match="no repo named 'nope'"):
         parsed.with_repo("nope", SHA)
+
+
+def _first_overlap_by_comparing_every_pair(paths):
+    """The rule _check_unique keeps, written the slow, obvious way: (later, earlier) indexes or None."""
+    def overlaps(first, second):
+        return "." in (first, second) or first == second or first.startswith(second + "/") \
+            or second.startswith(first + "/")
+    for index, path in enumerate(paths):
+        for earlier, earlier_path in enumerate(paths[:index]):
+            if overlaps(path, earlier_path):
+                return index, earlier
+    return None
+
+
+@pytest.mark.parametrize("seed", range(300))
+def test_overlapping_paths_are_found_as_comparing_every_pair_would(seed):
+    rng = random.Random(seed)
+    parts = ["a", "b", "a.b", "a-b", "ab"]  # '.' and '-' sort before '/': neighbours that are not parents
+    paths = ["/".join(rng.choice(parts) for _ in range(rng.randint(1, 3))) for _ in range(rng.randint(1, 6))]
+    if rng.random() < 0.1:
+        paths.insert(rng.randrange(len(paths) + 1), ".")
+    document = text(*(repo(name=f"r{index}", path=path) for index, path in enumerate(paths)))
+    expected = _first_overlap_by_comparing_every_pair(paths)
+    if expected is None:
+        assert [pin.path for pin in manifest.parse(document).repos] == paths
+    else:
+        later, earlier = expected
+        with pytest.raises(ManifestError) as error:
+            manifest.parse(document)
+        assert str(error.value) == (f"manifest: repo 'r{later}': path {paths[later]!r} overlaps "
+                                    f"the path {paths[earlier]!r} of repo 'r{earlier}'")
+
+
+def test_twenty_thousand_repos_parse_without_comparing_every_pair_of_paths():
+    # All under one folder: the worst case for comparing each path with every earlier one
+    # (10,000 repos took 12.5 s that way). The bounds only guard against going back to it.
+    document = "repos:\n" + "".join(
+        f"- {{name: r{index}, url: u, sha: {SHA}, path: states/r{index}}}\n" for index in range(20_000))
+    started = time.monotonic()
+    parsed = manifest.parse(document)
+    assert time.monotonic() - started < 10
+    assert len(parsed.repos) == 20_000
+    around_them_all = manifest.RepoPin(name="last", url="u", sha=SHA, path="states")
+    started = time.monotonic()
+    with pytest.raises(ManifestError, match="repo 'last': path 'states' overlaps the path 'states/r0' of repo 'r0'"):
+        manifest._check_unique(parsed.repos + (around_them_all,), "manifest")
+    assert time.monotonic() - started < 2
