@@ -284,19 +284,16 @@ class Store:
         return records[-limit:] if limit else records
 
     def _stack(self, env):
-        """Releases an environment went through, oldest first; rollback pops the top."""
+        """The different releases an environment went through, oldest first; rollback pops the top."""
         stack = []
         for record in self.history(env):
             action = record.get("action")
             if not _names_a_release(record):
                 continue  # hand-edited or damaged: nothing it names could be published again
-            if action in ("publish", "promote", "recover"):
-                stack.append(record["release"])
-            elif action == "rollback":
-                if stack:
-                    stack.pop()
-                if not stack or stack[-1] != record["release"]:
-                    stack.append(record["release"])
+            if action == "rollback" and stack:
+                stack.pop()
+            if action in SWITCHING_ACTIONS and (not stack or stack[-1] != record["release"]):
+                stack.append(record["release"])  # the same release again is no new step to go back from
         return stack
 
     # -- environments ----------------------------------------------------
@@ -320,41 +317,28 @@ class Store:
             for record in self.history(env)
         )
 
-    def publish(self, release, env, by, action="publish", **extra):
+    def publish(self, release, env, by):
         check_release_id(release)
         self.config.check_env(env)
         with self.lock():
             self._reconcile(env, by)
-            metadata = self.show(release)
-            tarball = self.tarball_path(release)
-            actual = sha256_file(tarball)
-            if actual != metadata.get("sha256"):
-                raise StoreError(
-                    f"release {release!r} is damaged: its tarball's sha256 is {actual[:12]}..., "
-                    f"release.yml says {str(metadata.get('sha256'))[:12]}...; package it again"
-                )
-            previous = self.current(env)
-            tree = self._unpack(release, env, tarball)
-            self._switch(env, tree)
-            record = self._append_history(
-                {"action": action, "release": release, "env": env, "by": by, "previous": previous, **extra}
-            )
-            self._collect_garbage(env)
-        return {"release": release, "env": env, "tree": self.config.env_tree(env), "previous": previous, "time": record["time"]}
+            return self._publish_locked(release, env, by, "publish")
 
     def promote(self, release, to, by, force=False):
         check_release_id(release)
         self.config.check_chain_env(to)
         chain = list(self.config.environments)
         position = chain.index(to)
-        self.show(release)
         before = chain[position - 1] if position else None
-        if before and not force and not self.is_verified(release, before):
-            raise StoreError(
-                f"release {release!r} is not verified in {before!r}, the environment before {to!r}; "
-                f"deploy and verify it there first, or pass force=True"
-            )
-        return self.publish(release, to, by, action="promote", force=bool(force), verified_in=before)
+        with self.lock():
+            self._reconcile(to, by)
+            self.show(release)
+            if before and not force and not self.is_verified(release, before):
+                raise StoreError(
+                    f"release {release!r} is not verified in {before!r}, the environment before {to!r}; "
+                    f"deploy and verify it there first, or pass force=True"
+                )
+            return self._publish_locked(release, to, by, "promote", force=bool(force), verified_in=before)
 
     def verify(self, release, env, by):
         check_release_id(release)
@@ -371,14 +355,15 @@ class Store:
         return {"release": release, "env": env, "verified": True, "time": record["time"]}
 
     def rollback(self, env, by):
+        """Back to the release ``env`` served before the current one: a different release, or one line saying there is none."""
         self.config.check_env(env)
-        with self.lock():
+        with self.lock():  # held from reading the history to the switch: no publish can slip in between
             self._reconcile(env, by)
             stack = self._stack(env)
             if len(stack) < 2:
-                raise StoreError(f"{env!r} has no earlier release to roll back to")
-            target = stack[-2]
-        return self.publish(target, env, by, action="rollback", rolled_back=stack[-1])
+                since = f"it has served only {stack[-1]!r}" if stack else "nothing was published there"
+                raise StoreError(f"{env!r} has no earlier release to roll back to ({since})")
+            return self._publish_locked(stack[-2], env, by, "rollback", rolled_back=stack[-1])
 
     def status(self, limit=20):
         environments = {}
@@ -399,6 +384,25 @@ class Store:
         return {"environments": environments, "history": self.history(limit=limit)}
 
     # -- internals ---------------------------------------------------------
+    def _publish_locked(self, release, env, by, action, **extra):
+        """Unpack ``release`` and switch ``env`` to it; the caller holds the store's lock."""
+        metadata = self.show(release)
+        tarball = self.tarball_path(release)
+        actual = sha256_file(tarball)
+        if actual != metadata.get("sha256"):
+            raise StoreError(
+                f"release {release!r} is damaged: its tarball's sha256 is {actual[:12]}..., "
+                f"release.yml says {str(metadata.get('sha256'))[:12]}...; package it again"
+            )
+        previous = self.current(env)
+        tree = self._unpack(release, env, tarball)
+        self._switch(env, tree)
+        record = self._append_history(
+            {"action": action, "release": release, "env": env, "by": by, "previous": previous, **extra}
+        )
+        self._collect_garbage(env)
+        return {"release": release, "env": env, "tree": self.config.env_tree(env), "previous": previous, "time": record["time"]}
+
     def _reconcile(self, env, by):
         """Record a switch that a killed run made but did not get to write down."""
         current = self.current(env)
