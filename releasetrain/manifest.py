@@ -8,6 +8,7 @@ Two formats are read into the same :class:`Manifest`:
   long as every book is pinned to a full SHA.
 """
 
+import collections.abc
 import os
 import posixpath
 import re
@@ -31,6 +32,46 @@ REQUIRED_FIELDS = ("name", "url", "sha", "path")
 BOOK_FIELDS = {"book", "path", "name", "git", "branch", "link"}
 
 YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser when PyYAML has it: 3x faster
+
+
+class _ManifestLoader(YAML_LOADER):
+    """PyYAML's safe loader, made to read a manifest as a reviewer does.
+
+    A key given twice in one mapping is refused (plain YAML keeps the last one, the
+    reviewer reads the first).
+    """
+
+    def construct_mapping(self, node, deep=False):
+        if not isinstance(node, yaml.MappingNode):
+            return super().construct_mapping(node, deep=deep)  # raises the usual ConstructorError
+        mapping, lines = {}, {}
+        for key_node, value_node in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            line = key_node.start_mark.line + 1
+            if not isinstance(key, collections.abc.Hashable):
+                raise yaml.constructor.ConstructorError(problem="a key that is a list or a mapping",
+                                                        problem_mark=key_node.start_mark)
+            if key in lines:
+                raise ManifestError(f"line {line}: duplicate key {key!r} (first at line {lines[key]})")
+            lines[key] = line
+            mapping[key] = self.construct_object(value_node, deep=deep)
+        return mapping
+
+
+def _load_yaml(text, source):
+    loader = _ManifestLoader(text)
+    try:
+        return loader.get_single_data()
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        problem = getattr(err, "problem", None) or "invalid YAML"
+        raise ManifestError(f"malformed YAML{where}: {problem}", source=source) from err
+    except ManifestError as err:
+        err.source = source
+        raise
+    finally:
+        loader.dispose()
 
 
 @dataclass(frozen=True)
@@ -79,13 +120,7 @@ def load(path):
 
 
 def parse(text, source="manifest", base_dir=None):
-    try:
-        data = yaml.load(text, Loader=YAML_LOADER)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        problem = getattr(err, "problem", None) or "invalid YAML"
-        raise ManifestError(f"malformed YAML{where}: {problem}", source=source) from err
+    data = _load_yaml(text, source)
     if not isinstance(data, dict):
         raise ManifestError("must be a mapping with a 'repos' list", source=source)
     if "books" in data and "repos" not in data:

@@ -38,3 +38,24 @@ def test_shared_patterns_match_only_the_whole_text_whichever_method_calls_them(p
     assert pattern.fullmatch(good) and pattern.match(good)
     for method in (pattern.fullmatch, pattern.match, pattern.search):
         assert method(good + "\n") is None
+
+
+NATIVE = f"""release: r1
+repos:
+  - name: formula
+    url: https://h/formula
+    sha: {SHA}
+    path: states
+"""
+
+
+@pytest.mark.parametrize("document, expected", [
+    (NATIVE + "release: r2\n", "line 7: duplicate key 'release' (first at line 1)"),
+    (NATIVE + "repos: []\n", "line 7: duplicate key 'repos' (first at line 2)"),
+    (NATIVE + f"    sha: {'a' * 40}\n", "line 7: duplicate key 'sha' (first at line 5)"),
+    (NATIVE + '    "sha": x\n', "line 7: duplicate key 'sha' (first at line 5)"),  # however the key is quoted
+    (NATIVE.replace("    path: states\n", "    path: states\n    name: other\n"), "line 7: duplicate key 'name'"),
+    (f"books:\n- {{book: states, git: x, branch: {SHA}, branch: {'a' * 40}}}\n", "line 2: duplicate key 'branch'"),
+])
+def test_a_key_given_twice_is_refused_at_any_depth(document, expected):
+    assert expected in refused(document)
