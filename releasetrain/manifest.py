@@ -32,13 +32,16 @@ REQUIRED_FIELDS = ("name", "url", "sha", "path")
 BOOK_FIELDS = {"book", "path", "name", "git", "branch", "link"}
 
 YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser when PyYAML has it: 3x faster
+# A real manifest is a few KiB; 20,000 repos fit. With no aliases, the data grows only with the text.
+MAX_TEXT = 4 * 1024 * 1024
+MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
 class _ManifestLoader(YAML_LOADER):
     """PyYAML's safe loader, made to read a manifest as a reviewer does.
 
     A key given twice in one mapping is refused (plain YAML keeps the last one, the
-    reviewer reads the first).
+    reviewer reads the first), and so is a merge key (``<<``): each field is written out.
     """
 
     def construct_mapping(self, node, deep=False):
@@ -46,8 +49,10 @@ class _ManifestLoader(YAML_LOADER):
             return super().construct_mapping(node, deep=deep)  # raises the usual ConstructorError
         mapping, lines = {}, {}
         for key_node, value_node in node.value:
-            key = self.construct_object(key_node, deep=deep)
             line = key_node.start_mark.line + 1
+            if key_node.tag == MERGE_TAG:
+                raise ManifestError(f"line {line}: a merge key ('<<') is not allowed in a manifest; write each field")
+            key = self.construct_object(key_node, deep=deep)
             if not isinstance(key, collections.abc.Hashable):
                 raise yaml.constructor.ConstructorError(problem="a key that is a list or a mapping",
                                                         problem_mark=key_node.start_mark)
@@ -58,10 +63,27 @@ class _ManifestLoader(YAML_LOADER):
         return mapping
 
 
+def _refuse_anchors_and_aliases(text):
+    """A manifest has no use for ``&anchor`` and ``*alias``; an alias can also expand a few
+    lines into gigabytes (a "billion laughs"). Read the events only: nothing is expanded."""
+    for event in yaml.parse(text, Loader=YAML_LOADER):
+        if getattr(event, "anchor", None) is not None:
+            raise ManifestError(
+                f"line {event.start_mark.line + 1}: YAML anchors (&) and aliases (*) are not allowed in a manifest; "
+                "write each value out"
+            )
+
+
 def _load_yaml(text, source):
+    if len(text) > MAX_TEXT:
+        raise ManifestError(f"is larger than {MAX_TEXT // 1024 // 1024} MiB; a manifest is a list of repos", source=source)
     loader = _ManifestLoader(text)
     try:
+        if "&" in text or "*" in text:  # the only ways to write an anchor or an alias
+            _refuse_anchors_and_aliases(text)
         return loader.get_single_data()
+    except RecursionError:  # the pure-Python parser, on deeply nested brackets
+        raise ManifestError("malformed YAML: nested too deeply", source=source) from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
@@ -113,7 +135,7 @@ def load(path):
     source = os.path.basename(path)
     try:
         with open(path, encoding="utf-8") as handle:
-            text = handle.read()
+            text = handle.read(MAX_TEXT + 1)  # enough to tell it is too large, and no more
     except OSError as err:
         raise ManifestError(f"cannot read it: {err.strerror}", source=path) from err
     return parse(text, source=source, base_dir=os.path.dirname(os.path.abspath(path)))
