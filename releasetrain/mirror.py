@@ -10,6 +10,7 @@ import hashlib
 import io
 import os
 import re
+import shutil
 import subprocess
 import threading
 
@@ -131,33 +132,60 @@ class Mirror:
 
         One ``git cat-file --batch`` answers before and after the fetch (git looks for new
         packs when an object is missing), so a repo that must fetch costs one cat-file.
+        A mirror that held no objects and still holds none when this fails (an unreachable
+        URL, an empty repo) is removed, under the lock: it would only take room in the cache.
         """
         with file_lock(self.path + ".lock", self.lock_timeout, f"mirror of {self.url}"):
-            with _CatFile(self) as objects:
-                raw = objects.commit(pin.sha)
-                if raw is not None:
-                    self._commits[pin.sha] = raw
-                    self._pin_attributes()
-                    return False
-                self._init()
-                refspecs = BRANCHES_AND_TAGS + ([f"+{pin.ref}:{pin.ref}"] if pin.ref else [])
-                self._fetch(pin, refspecs)
-                raw = objects.commit(pin.sha)
-            if raw is None:
-                raw = self._read_commit(pin.sha)  # no mirror before this fetch: no cat-file running yet
-            if raw is None:
-                # Servers that allow it can still hand over an unadvertised commit.
-                try:
-                    self._fetch(pin, [pin.sha], quiet=True)
-                except ManifestError:
-                    pass
-                raw = self._read_commit(pin.sha)
-            if raw is None:
-                where = "its branches, tags" + (f" and {pin.ref}" if pin.ref else "")
-                raise ManifestError(f"sha {pin.sha} is not in {pin.url} (searched {where})", pin.name)
-            self._commits[pin.sha] = raw
-            self._repack_if_needed()
+            had_objects = self._holds_objects()
+            try:
+                return self._ensure_locked(pin)
+            except BaseException:
+                if not had_objects and not self._holds_objects():
+                    self._remove()
+                raise
+
+    def _ensure_locked(self, pin):
+        with _CatFile(self) as objects:
+            raw = objects.commit(pin.sha)
+            if raw is not None:
+                self._commits[pin.sha] = raw
+                self._pin_attributes()
+                return False
+            self._init()
+            refspecs = BRANCHES_AND_TAGS + ([f"+{pin.ref}:{pin.ref}"] if pin.ref else [])
+            self._fetch(pin, refspecs)
+            raw = objects.commit(pin.sha)
+        if raw is None:
+            raw = self._read_commit(pin.sha)  # no mirror before this fetch: no cat-file running yet
+        if raw is None:
+            # Servers that allow it can still hand over an unadvertised commit.
+            try:
+                self._fetch(pin, [pin.sha], quiet=True)
+            except ManifestError:
+                pass
+            raw = self._read_commit(pin.sha)
+        if raw is None:
+            where = "its branches, tags" + (f" and {pin.ref}" if pin.ref else "")
+            raise ManifestError(f"sha {pin.sha} is not in {pin.url} (searched {where})", pin.name)
+        self._commits[pin.sha] = raw
+        self._repack_if_needed()
+        return True
+
+    def _holds_objects(self):
+        """True if the mirror has a pack or a loose object (False when it does not exist)."""
+        objects = os.path.join(self.path, "objects")
+        if not os.path.isdir(objects):
+            return False
+        packs = os.path.join(objects, "pack")
+        if os.path.isdir(packs) and any(name.endswith(".pack") for name in os.listdir(packs)):
             return True
+        return any(len(name) == 2 and os.listdir(os.path.join(objects, name)) for name in os.listdir(objects))
+
+    def _remove(self):
+        """Delete the mirror (its lock file stays: another run may be waiting on it)."""
+        self._repo = None
+        self._commits.clear()
+        shutil.rmtree(self.path, ignore_errors=True)
 
     def _fetch(self, pin, refspecs, quiet=False):
         try:
