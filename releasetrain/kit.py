@@ -24,6 +24,8 @@ from releasetrain.errors import ManifestError
 
 METADATA_NAME = ".releasetrain.yml"
 GZIP_LEVEL = 6  # what gzip(1) uses by default
+NAME_MAX = 255  # bytes in one file name, on Linux's file systems
+PATH_MAX = 4096  # bytes in a path or a symlink target the kernel takes, its final NUL included
 
 BLOCK = 512
 RECORD = 20 * BLOCK  # tar pads the archive to a multiple of this
@@ -173,6 +175,30 @@ def _empty_folders(members, folders):
             filled.add(parent)
             parent = posixpath.dirname(parent)
     return sorted(folders - filled)
+
+
+def check_names(members, pin, room=PATH_MAX - 1):
+    """Refuse a member that publishing could not create: a file name over NAME_MAX bytes, a path
+    over ``room`` bytes (what PATH_MAX leaves under the folder the kit is unpacked in), a symlink
+    target of PATH_MAX bytes or more. Raises a ManifestError naming the repo and the path."""
+    for member in members:
+        name = member.path.encode(_ENCODING, _ERRORS)
+        too_long = next((part for part in name.split(b"/") if len(part) > NAME_MAX), None)
+        if too_long is not None:
+            raise ManifestError(f"{_shown(member.path)}: a name in it has {len(too_long)} bytes, more than the "
+                                f"{NAME_MAX} a file name may have", pin.name)
+        if len(name) > room:
+            raise ManifestError(f"{_shown(member.path)}: the path has {len(name)} bytes, more than the {room} "
+                                f"left for it under the store once published", pin.name)
+        target = member.target.encode(_ENCODING, _ERRORS)
+        if len(target) >= PATH_MAX:
+            raise ManifestError(f"symlink {_shown(member.path)}: its target has {len(target)} bytes, more than the "
+                                f"{PATH_MAX - 1} a symlink may hold", pin.name)
+
+
+def _shown(path, limit=160):
+    """``path`` as an error message shows it: whole if short, else its start and end."""
+    return path if len(path) <= limit else f"{path[:limit // 2]}...{path[-limit // 4:]}"
 
 
 def tree_table(members):

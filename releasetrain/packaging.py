@@ -10,7 +10,8 @@ import tarfile
 
 from releasetrain import manifest as manifest_mod
 from releasetrain.errors import ManifestError
-from releasetrain.kit import METADATA_NAME, check_links, members_from_tar, metadata_member, tree_table, write_tarball
+from releasetrain.kit import (METADATA_NAME, PATH_MAX, check_links, check_names, members_from_tar, metadata_member,
+                            tree_table, write_tarball)
 from releasetrain.mirror import Mirror
 from releasetrain.store import Store, now
 
@@ -66,9 +67,10 @@ class _Exports:
             mirrors.setdefault(pin.url, Mirror(config.cache, pin.fetch_url or pin.url, config.lock_timeout))
         self.fetches = [pool.submit(_fetch, mirrors[pin.url], pin) for pin in self.pins]
         self.archives = [None] * len(self.pins)
+        room = path_room(config, release)
         for index in sorted(range(len(self.pins)), key=lambda i: self.pins[i].path + "/"):  # the order they are written
             pin = self.pins[index]
-            self.archives[index] = pool.submit(_archive, mirrors[pin.url], pin, self.fetches[index])
+            self.archives[index] = pool.submit(_archive, mirrors[pin.url], pin, self.fetches[index], room)
         self.reported = 0  # repos whose package/repo event went out (in manifest order)
         self.tables = [None] * len(self.pins)  # per repo, its symlinks and other paths (see kit.tree_table)
 
@@ -119,12 +121,21 @@ def _fetch(mirror, pin):
     return fetched, mirror.commit_info(pin.sha)
 
 
-def _archive(mirror, pin, fetch):
+def path_room(config, release):
+    """The bytes a path in the kit may have: PATH_MAX, less its final NUL and the deepest folder
+    a publish unpacks the kit in (``<store>/trees/<env>/.tmp-<release>-<pid>/``, with room to spare
+    for the temporary suffix), for the longest environment name."""
+    env = max(config.all_environments, key=len, default="")
+    deepest = os.path.join(os.path.abspath(config.store), "trees", env, f".tmp-{release}-{'0' * 32}", "")
+    return PATH_MAX - 1 - len(os.fsencode(deepest))
+
+
+def _archive(mirror, pin, fetch, room):
     fetch.result()  # raises the fetch's error: this repo failed there
-    return _export(mirror, pin)
+    return _export(mirror, pin, room)
 
 
-def _export(mirror, pin):
+def _export(mirror, pin, room):
     """``git archive`` of the pinned tree, read into kit members."""
     status, data, stderr = mirror.archive(pin.sha, pin.subdir)
     members, empty_dirs = None, []
@@ -144,6 +155,7 @@ def _export(mirror, pin):
             raise ManifestError(
                 f"holds a submodule at {links[0]}; list that repo in the manifest with its own SHA instead", pin.name
             )
+    check_names(members, pin, room)
     if any(member.path == METADATA_NAME for member in members):
         raise ManifestError(f"its tree has a {METADATA_NAME}, which the kit reserves for its own metadata", pin.name)
     return members
