@@ -9,10 +9,12 @@ Two formats are read into the same :class:`Manifest`:
 """
 
 import collections.abc
+import json
 import os
 import posixpath
 import re
 from dataclasses import asdict, dataclass
+from typing import NamedTuple
 
 import yaml
 
@@ -37,11 +39,33 @@ MAX_TEXT = 4 * 1024 * 1024
 MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
+class _NotText(NamedTuple):
+    """A scalar YAML reads as something other than text (``2026.10`` is the float 2026.1,
+    ``010`` the int 8, ``no`` False, ``~`` null...), kept as written so that the refusal
+    can quote it. Every field of a manifest is text."""
+
+    kind: str  # "a number", "a boolean", "null", "a date", "binary data"
+    text: str
+    line: int
+
+
+NOT_TEXT_TAGS = {
+    "tag:yaml.org,2002:bool": "a boolean",
+    "tag:yaml.org,2002:int": "a number",
+    "tag:yaml.org,2002:float": "a number",
+    "tag:yaml.org,2002:null": "null",
+    "tag:yaml.org,2002:timestamp": "a date",
+    "tag:yaml.org,2002:binary": "binary data",
+}
+
+
 class _ManifestLoader(YAML_LOADER):
     """PyYAML's safe loader, made to read a manifest as a reviewer does.
 
     A key given twice in one mapping is refused (plain YAML keeps the last one, the
     reviewer reads the first), and so is a merge key (``<<``): each field is written out.
+    A scalar that is not text is read as a :class:`_NotText` (never converted: a 5,000-digit
+    int or the date 2026-02-30 cannot fail here), for the checks to refuse with its text.
     """
 
     def construct_mapping(self, node, deep=False):
@@ -61,6 +85,23 @@ class _ManifestLoader(YAML_LOADER):
             lines[key] = line
             mapping[key] = self.construct_object(value_node, deep=deep)
         return mapping
+
+
+def _not_text_constructor(kind):
+    def construct(loader, node):
+        return _NotText(kind, loader.construct_scalar(node), node.start_mark.line + 1)
+    return construct
+
+
+for _tag, _kind in NOT_TEXT_TAGS.items():
+    _ManifestLoader.add_constructor(_tag, _not_text_constructor(_kind))
+# Plain scalars PyYAML (YAML 1.1) reads as text but YAML 1.2 readers as numbers (1e3, 1.0e3,
+# 0o17): refused as well, so that the manifest means the same to every reader.
+_ManifestLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^(?:[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+|0o[0-7]+)$"),
+    list("-+0123456789"),
+)
 
 
 def _refuse_anchors_and_aliases(text):
@@ -147,6 +188,10 @@ def parse(text, source="manifest", base_dir=None):
         raise ManifestError("must be a mapping with a 'repos' list", source=source)
     if "books" in data and "repos" not in data:
         return _from_gitshelf(data, source, base_dir)
+    return _from_native(data, source, base_dir)
+
+
+def _from_native(data, source, base_dir):
     unknown = set(data) - {"release", "repos"}
     if unknown:
         raise ManifestError(f"unknown top-level field(s): {', '.join(sorted(unknown))}", source=source)
@@ -160,9 +205,15 @@ def parse(text, source="manifest", base_dir=None):
 
 
 def release_name(value, source):
+    """The release name as written ('' when there is none); ManifestError when it is not a name.
+
+    ``value`` is the manifest's ``release:`` or the runner's ``release=`` argument, which
+    salt-run reads as YAML too: a number there is refused as well, never turned into text.
+    """
     if value is None or value == "":
         return ""
-    value = str(value)
+    if not isinstance(value, str):
+        raise ManifestError(_not_a_string("release name", "release", value), source=source)
     if not RELEASE_RE.fullmatch(value):
         raise ManifestError(
             f"release name {value!r} must be letters, digits, '.', '_', '+' or '-' (at most 100)",
@@ -171,9 +222,39 @@ def release_name(value, source):
     return value
 
 
+def _not_a_string(what, key, value):
+    """Why ``value`` cannot be ``what`` (e.g. "field 'sha'"): the problem's one line."""
+    if isinstance(value, _NotText) and value.kind == "null":
+        return f"{what} has no value (line {value.line}): write it, quoted if need be, or remove the line"
+    if isinstance(value, _NotText):
+        text = value.text if len(value.text) <= 60 else value.text[:57] + "..."
+        return (f"{what} must be a string, but YAML reads {text} (line {value.line}) as {value.kind}; "
+                f"quote it: {key}: {json.dumps(text)}")
+    if isinstance(value, (bool, int, float)):
+        return f"{what} must be a string, not {value!r}; quote it"
+    return f"{what} must be a string, not {_shape(value)}"
+
+
+def _shape(value):
+    """What a value that is not text is, without printing it (it may be huge or deeply nested)."""
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    return f"a {type(value).__name__}"
+
+
+def _string(fields, key, label, source):
+    """``fields[key]`` when it is text ('' when absent); ManifestError naming the field otherwise."""
+    value = fields.get(key, "")
+    if not isinstance(value, str):
+        raise ManifestError(_not_a_string(f"field {key!r}", key, value), label, source)
+    return value
+
+
 def _repo(entry, index, source, base_dir):
     if not isinstance(entry, dict):
-        raise ManifestError(f"repos[{index}] must be a mapping", source=source)
+        raise ManifestError(f"repos[{index}] must be a mapping, not {_shape(entry)}", source=source)
     name = entry.get("name")
     label = name if isinstance(name, str) and name else f"#{index + 1}"
     unknown = set(entry) - REPO_FIELDS
@@ -182,25 +263,22 @@ def _repo(entry, index, source, base_dir):
     for key in REQUIRED_FIELDS:
         if entry.get(key) in (None, ""):
             raise ManifestError(f"missing required field {key!r}", label, source)
-    for key in REPO_FIELDS:
-        if key in entry and not isinstance(entry[key], str):
-            raise ManifestError(f"field {key!r} must be a string", label, source)
+    name, url, sha, path, subdir, ref = (_string(entry, key, label, source) for key in
+                                         ("name", "url", "sha", "path", "subdir", "ref"))
     if not NAME_RE.fullmatch(name):
         raise ManifestError("name must be letters, digits, '.', '_' or '-'", label, source)
-    sha = entry["sha"]
     if not SHA_RE.fullmatch(sha):
         raise ManifestError(f"sha {sha!r} is not 40 lowercase hex digits (a full commit SHA)", label, source)
-    ref = entry.get("ref", "")
     if ref and not REF_RE.fullmatch(ref):
         raise ManifestError(f"ref {ref!r} must be a full ref such as refs/changes/45/12345/3", label, source)
     return RepoPin(
         name=name,
-        url=entry["url"],
+        url=url,
         sha=sha,
-        path=_inside_kit(entry["path"], "path", label, source, allow_root=True),
-        subdir=_inside_kit(entry.get("subdir", ""), "subdir", label, source) if entry.get("subdir") else "",
+        path=_inside_kit(path, "path", label, source, allow_root=True),
+        subdir=_inside_kit(subdir, "subdir", label, source) if subdir else "",
         ref=ref,
-        fetch_url=_fetch_url(entry["url"], base_dir),
+        fetch_url=_fetch_url(url, base_dir),
     )
 
 
@@ -287,35 +365,44 @@ def _from_gitshelf(data, source, base_dir):
     books = data.get("books")
     if not isinstance(books, list) or not books:
         raise ManifestError("'books' must be a non-empty list", source=source)
-    repos = []
-    for index, book in enumerate(books):
-        if not isinstance(book, dict):
-            raise ManifestError(f"books[{index}] must be a mapping", source=source)
-        path = book.get("book", book.get("path"))
-        label = path if isinstance(path, str) and path else f"#{index + 1}"
-        unknown = set(book) - BOOK_FIELDS
-        if unknown:
-            raise ManifestError(f"unknown field(s): {', '.join(sorted(unknown))}", label, source)
-        if "link" in book:
-            raise ManifestError(
-                "is a 'link:' book; a release must be pinned, so list the linked repo with its own SHA",
-                label,
-                source,
-            )
-        if not book.get("git"):
-            raise ManifestError("missing 'git:' URL", label, source)
-        branch = book.get("branch")
-        if not isinstance(branch, str) or not SHA_RE.fullmatch(branch):
-            raise ManifestError(
-                f"branch {branch!r} is not a full 40-hex commit SHA; a release must be pinned, not follow a branch",
-                label,
-                source,
-            )
-        if not isinstance(path, str) or not path:
-            raise ManifestError("missing 'book:' path", label, source)
-        name = book.get("name") or re.sub(r"[^A-Za-z0-9._-]+", "-", path.strip("/")) or "root"
-        repos.append({"name": name, "url": book["git"], "sha": branch, "path": path})
-    native = {"repos": repos}
-    if data.get("release"):
+    native = {"repos": [_book_as_repo(book, index, source) for index, book in enumerate(books)]}
+    if "release" in data:
         native["release"] = data["release"]
-    return parse(yaml.safe_dump(native), source=source, base_dir=base_dir)
+    return _from_native(native, source, base_dir)
+
+
+def _book_as_repo(book, index, source):
+    """A Gitshelf book pinned to a full SHA, as a native repo entry."""
+    if not isinstance(book, dict):
+        raise ManifestError(f"books[{index}] must be a mapping, not {_shape(book)}", source=source)
+    path_key = "book" if "book" in book else "path"
+    path = book.get(path_key)
+    label = path if isinstance(path, str) and path else f"#{index + 1}"
+    unknown = set(book) - BOOK_FIELDS
+    if unknown:
+        raise ManifestError(f"unknown field(s): {', '.join(sorted(unknown))}", label, source)
+    if "link" in book:
+        raise ManifestError(
+            "is a 'link:' book; a release must be pinned, so list the linked repo with its own SHA",
+            label,
+            source,
+        )
+    if "book" in book and "path" in book:
+        raise ManifestError("has both 'book:' and 'path:'; give its path once", label, source)
+    if book.get("git") in (None, ""):
+        raise ManifestError("missing 'git:' URL", label, source)
+    branch = book.get("branch")
+    if branch in (None, ""):
+        raise ManifestError("missing 'branch:': a release must be pinned to a full 40-hex commit SHA", label, source)
+    branch = _string(book, "branch", label, source)
+    if not SHA_RE.fullmatch(branch):
+        raise ManifestError(
+            f"branch {branch!r} is not a full 40-hex commit SHA; a release must be pinned, not follow a branch",
+            label,
+            source,
+        )
+    if path in (None, ""):
+        raise ManifestError("missing 'book:' path", label, source)
+    path = _string(book, path_key, label, source)
+    name = _string(book, "name", label, source) or re.sub(r"[^A-Za-z0-9._-]+", "-", path.strip("/")) or "root"
+    return {"name": name, "url": _string(book, "git", label, source), "sha": branch, "path": path}

@@ -105,3 +105,85 @@ def test_a_document_over_the_size_cap_is_refused_before_it_is_parsed(tmp_path):
 
 def test_deeply_nested_brackets_are_one_line():
     assert "malformed YAML" in refused("repos: " + "[" * 100_000 + "]" * 100_000 + "\n")
+
+
+def native(release_line="", **fields):
+    """A one-repo manifest with ``fields`` written as they are (plain YAML, unquoted)."""
+    entry = {"name": "formula", "url": "https://h/formula", "sha": SHA, "path": "states", **fields}
+    return release_line + "repos:\n- " + "\n  ".join(f"{key}: {value}" for key, value in entry.items()) + "\n"
+
+
+@pytest.mark.parametrize("written, read_as", [
+    ("2026.10", "a number"), ("010", "a number"), ("0x1F", "a number"), ("1_000", "a number"), ("1e3", "a number"),
+    ("1.0e3", "a number"), ("0o17", "a number"),    (".inf", "a number"), (".NaN", "a number"), ("true", "a boolean"), ("no", "a boolean"), ("On", "a boolean"),
+    ("2026-11-01", "a date"), ("2026-02-30", "a date"), ("1" * 5000, "a number"), ("!!binary aGVsbG8=", "binary data"),
+])
+def test_a_release_name_yaml_reads_as_anything_but_text_is_refused_with_a_hint_to_quote_it(written, read_as):
+    message = refused(native(f"release: {written}\n"))
+    shown = written if len(written) <= 60 else written[:57] + "..."
+    if written.startswith("!!"):
+        shown = written.split()[1]
+    assert f"release name must be a string, but YAML reads {shown} (line 1) as {read_as}; " \
+           f'quote it: release: "{shown}"' in message
+
+
+@pytest.mark.parametrize("written", ["", "~", "null", "Null"])
+def test_a_release_with_no_value_is_refused_rather_than_derived(written):
+    assert "release name has no value (line 1): write it, quoted if need be, or remove the line" \
+        in refused(native(f"release: {written}\n"))
+
+
+@pytest.mark.parametrize("written", ["'2026.10'", '"010"', "'true'", '"2026-11-01"'])
+def test_a_quoted_release_name_is_the_text_written(written):
+    assert manifest.parse(native(f"release: {written}\n")).release == written[1:-1]
+
+
+def test_a_runner_argument_salt_read_as_a_number_is_refused_too():
+    with pytest.raises(ManifestError, match=r"^manifest.yml: release name must be a string, not 2026.1; quote it$"):
+        manifest.release_name(2026.1, "manifest.yml")
+    assert manifest.release_name(None, "m") == "" and manifest.release_name("2026.10", "m") == "2026.10"
+
+
+@pytest.mark.parametrize("key, written, expected", [
+    ("name", "no", "field 'name' must be a string, but YAML reads no (line 2) as a boolean; quote it: name: \"no\""),
+    ("name", "123", "field 'name' must be a string, but YAML reads 123 (line 2)"),
+    ("url", "2026", "field 'url' must be a string, but YAML reads 2026 (line 3)"),
+    ("sha", "1" * 40, f"field 'sha' must be a string, but YAML reads {'1' * 40} (line 4) as a number"),
+    ("path", "2026.10", "field 'path' must be a string, but YAML reads 2026.10 (line 5) as a number"),
+    ("subdir", "1.5", "field 'subdir' must be a string, but YAML reads 1.5 (line 6)"),
+    ("subdir", "~", "field 'subdir' has no value (line 6)"),
+    ("subdir", "", "field 'subdir' has no value (line 6)"),
+    ("ref", "off", "field 'ref' must be a string, but YAML reads off (line 6) as a boolean"),
+    ("ref", "[refs/a]", "field 'ref' must be a string, not a list"),
+    ("path", "{a: b}", "field 'path' must be a string, not a mapping"),
+])
+def test_a_repo_field_yaml_reads_as_anything_but_text_is_refused(key, written, expected):
+    assert expected in refused(native(**{key: written}))
+
+
+@pytest.mark.parametrize("fields, expected", [
+    ({"book": "2026"}, "field 'book' must be a string, but YAML reads 2026 (line 2) as a number"),
+    ({"path": "2026"}, "field 'path' must be a string, but YAML reads 2026 (line 2) as a number"),
+    ({"git": "1"}, "field 'git' must be a string, but YAML reads 1 (line 3) as a number"),
+    ({"branch": "1" * 40}, f"field 'branch' must be a string, but YAML reads {'1' * 40} (line 4) as a number"),
+    ({"name": "yes"}, "field 'name' must be a string, but YAML reads yes (line 5) as a boolean"),
+    ({"name": "~"}, "field 'name' has no value (line 5)"),
+    ({"branch": "[a]"}, "field 'branch' must be a string, not a list"),
+])
+def test_a_gitshelf_field_yaml_reads_as_anything_but_text_is_refused(fields, expected):
+    book = {"book": "states", "git": "https://h/x", "branch": SHA, **fields}
+    if "path" in fields:
+        del book["book"]
+    lines = [f"{key}: {book[key]}" for key in ("book", "path", "git", "branch", "name") if key in book]
+    assert expected in refused("books:\n- " + "\n  ".join(lines) + "\n")
+
+
+def test_a_gitshelf_book_with_both_book_and_path_is_refused():
+    document = f"books:\n- {{book: states, path: pillar, git: x, branch: '{SHA}'}}\n"
+    assert "repo 'states': has both 'book:' and 'path:'" in refused(document)
+
+
+def test_a_gitshelf_release_is_checked_as_written():
+    document = f"release: 2026.10\nbooks:\n- {{book: states, git: x, branch: '{SHA}'}}\n"
+    assert "release name must be a string, but YAML reads 2026.10 (line 1)" in refused(document)
+    assert manifest.parse(document.replace("2026.10", "'2026.10'")).release == "2026.10"
