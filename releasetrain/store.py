@@ -20,6 +20,7 @@ import datetime
 import hashlib
 import json
 import os
+import posixpath
 import shutil
 import tarfile
 import threading
@@ -27,12 +28,21 @@ import time
 
 import yaml
 
+from releasetrain import links
 from releasetrain.errors import StoreError
 from releasetrain.kit import METADATA_NAME
 from releasetrain.locking import file_lock
 from releasetrain.manifest import RELEASE_RE
 
 SWITCHING_ACTIONS = ("publish", "promote", "rollback", "recover")
+
+#: Tar member types a kit may hold besides files, folders and symlinks, as an operator would name them.
+_SPECIAL_MEMBERS = {
+    tarfile.LNKTYPE: "a hard link",
+    tarfile.CHRTYPE: "a character device",
+    tarfile.BLKTYPE: "a block device",
+    tarfile.FIFOTYPE: "a fifo",
+}
 
 
 def now():
@@ -110,6 +120,88 @@ def _read_release_yml(release, path):
 
 def _damaged_release_yml(release, path, problem):
     return StoreError(f"release {release!r}: {path} {problem}; restore it, or package the release under a new name")
+
+
+def _link_roots(metadata):
+    """The folders a kit's symlinks must stay in: each repo's path (release.yml's ``repos``), else the whole kit."""
+    return [repo["path"] for repo in metadata["repos"]] or [""]
+
+
+def _check_listing(release, members, roots):
+    """Refuse a kit whose listing would write anything but files, folders and links that stay in their repo's path.
+
+    Runs before anything is extracted: tarfile's ``data`` filter judges one member at a time and
+    lets through a chain (``a/up -> ..``, then ``a/esc -> up/../..`` before ``up`` exists) or a
+    member written through an earlier link.
+    """
+    seen, symlinks, others, files = set(), {}, [], set()
+    for member in members:
+        path, problem = _member_path(member)
+        if problem is None and path in seen:
+            problem = "named twice"
+        if problem is None:
+            problem = _under_a_file(path, files)
+        if problem is not None:
+            raise _refused(release, member.name, problem)
+        seen.add(path)
+        if member.issym():
+            symlinks[path] = member.linkname
+        else:
+            others.append(path)
+            if member.isreg():
+                files.add(path)
+    try:
+        links.check(symlinks, others, roots)
+    except links.UnsafeLink as err:
+        raise _refused(release, err.path, err.problem) from None
+
+
+def _member_path(member):
+    """``(path in the tree, None)``, or ``(None, why the member may not be in a kit)``."""
+    if not (member.isreg() or member.isdir() or member.issym()):
+        kind = _SPECIAL_MEMBERS.get(member.type, f"of tar type {member.type!r}")
+        return None, f"{kind}, not a file, folder or symlink"
+    name = member.name
+    if _unprintable(name) or (member.issym() and _unprintable(member.linkname)):
+        return None, "control characters or bytes that are not UTF-8 in its name or target"
+    if not name:
+        return None, "no name"
+    if name.startswith("/"):
+        return None, "an absolute name"
+    if ".." in name.split("/"):
+        return None, "'..' in its name"
+    if member.issym() and not member.linkname:
+        return None, "a symlink to nothing"
+    path = posixpath.normpath(name)
+    if path == "." and not member.isdir():
+        return None, "the kit's own folder, yet not a folder"
+    return path, None
+
+
+def _under_a_file(path, files):
+    parent = posixpath.dirname(path)
+    while parent:
+        if parent in files:
+            return f"under {parent!r}, which is a file"
+        parent = posixpath.dirname(parent)
+    return None
+
+
+def _unprintable(text):
+    return any(ord(char) < 32 or ord(char) == 127 or 0xD800 <= ord(char) <= 0xDFFF for char in text)
+
+
+def _refused(release, name, problem):
+    return StoreError(f"release {release!r} is refused: kit member {name!r}: {problem}; nothing was published")
+
+
+def _extract(release, tarball, roots, folder):
+    """Unpack a kit into the new ``folder``, once its whole listing is known to be safe; one line if it is not."""
+    with tarfile.open(tarball, "r:gz") as archive:
+        members = archive.getmembers()
+        _check_listing(release, members, roots)
+        os.mkdir(folder)
+        archive.extractall(folder, members=members, filter="data")  # the filter stays as a second line
 
 
 def _owner_is_gone(tmp_name):
@@ -395,7 +487,7 @@ class Store:
                 f"release.yml says {str(metadata.get('sha256'))[:12]}...; package it again"
             )
         previous = self.current(env)
-        tree = self._unpack(release, env, tarball)
+        tree = self._unpack(release, env, tarball, metadata)
         self._switch(env, tree)
         record = self._append_history(
             {"action": action, "release": release, "env": env, "by": by, "previous": previous, **extra}
@@ -410,7 +502,7 @@ class Store:
         if current and (not stack or stack[-1] != current):
             self._append_history({"action": "recover", "release": current, "env": env, "by": by})
 
-    def _unpack(self, release, env, tarball):
+    def _unpack(self, release, env, tarball, metadata):
         trees = os.path.join(self.root, "trees", env)
         tree = os.path.join(trees, release)
         if os.path.isdir(tree):
@@ -418,11 +510,13 @@ class Store:
         os.makedirs(trees, exist_ok=True)
         tmp = os.path.join(trees, f".tmp-{release}-{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
-        os.mkdir(tmp)
-        with tarfile.open(tarball, "r:gz") as archive:
-            archive.extractall(tmp, filter="data")
-        _stamp_tree(tmp)
-        _syncfs(tmp)
+        try:
+            _extract(release, tarball, _link_roots(metadata), tmp)
+            _stamp_tree(tmp)
+            _syncfs(tmp)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
         os.rename(tmp, tree)
         _fsync_dir(trees)
         return tree
