@@ -25,6 +25,7 @@ import shutil
 import tarfile
 import threading
 import time
+import zlib
 
 import yaml
 
@@ -43,6 +44,8 @@ _SPECIAL_MEMBERS = {
     tarfile.BLKTYPE: "a block device",
     tarfile.FIFOTYPE: "a fifo",
 }
+#: What reading or unpacking a kit that is not one (truncated, tampered, not a tar) raises.
+_UNREADABLE_KIT = (tarfile.TarError, EOFError, zlib.error, OSError, ValueError)
 
 
 def now():
@@ -195,13 +198,27 @@ def _refused(release, name, problem):
     return StoreError(f"release {release!r} is refused: kit member {name!r}: {problem}; nothing was published")
 
 
+def _one_line(err):
+    return " ".join(str(err).split()) or type(err).__name__
+
+
 def _extract(release, tarball, roots, folder):
     """Unpack a kit into the new ``folder``, once its whole listing is known to be safe; one line if it is not."""
-    with tarfile.open(tarball, "r:gz") as archive:
-        members = archive.getmembers()
-        _check_listing(release, members, roots)
-        os.mkdir(folder)
-        archive.extractall(folder, members=members, filter="data")  # the filter stays as a second line
+    try:
+        with tarfile.open(tarball, "r:gz") as archive:
+            members = archive.getmembers()
+            _read_to_the_end(archive.fileobj)
+            _check_listing(release, members, roots)
+            os.mkdir(folder)
+            archive.extractall(folder, members=members, filter="data")  # the filter stays as a second line
+    except _UNREADABLE_KIT as err:
+        raise StoreError(f"release {release!r}: its kit cannot be unpacked ({_one_line(err)}); nothing was published") from None
+
+
+def _read_to_the_end(stream):
+    """Read past the tar's last member to the gzip trailer, whose CRC catches data tarfile never looks at."""
+    while stream.read(1 << 20):
+        pass
 
 
 def _owner_is_gone(tmp_name):
@@ -480,7 +497,10 @@ class Store:
         """Unpack ``release`` and switch ``env`` to it; the caller holds the store's lock."""
         metadata = self.show(release)
         tarball = self.tarball_path(release)
-        actual = sha256_file(tarball)
+        try:
+            actual = sha256_file(tarball)
+        except OSError as err:
+            raise StoreError(f"release {release!r}: its kit cannot be read ({err.strerror}); package it again") from None
         if actual != metadata.get("sha256"):
             raise StoreError(
                 f"release {release!r} is damaged: its tarball's sha256 is {actual[:12]}..., "
