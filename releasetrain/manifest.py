@@ -8,7 +8,6 @@ Two formats are read into the same :class:`Manifest`:
   long as every book is pinned to a full SHA.
 """
 
-import collections.abc
 import json
 import os
 import posixpath
@@ -26,6 +25,8 @@ SHA_RE = re.compile(r"\A[0-9a-f]{40}\Z")
 NAME_RE = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9._-]*\Z")
 RELEASE_RE = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9._+-]{0,99}\Z")
 REF_RE = re.compile(r"\Arefs/[A-Za-z0-9._/+-]+\Z")
+CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+# Prefixes, not whole texts: what kind of URL a url is.
 SCHEME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 SCP_RE = re.compile(r"^[A-Za-z0-9._-]+@?[A-Za-z0-9._-]*:[^/]")
 
@@ -77,9 +78,8 @@ class _ManifestLoader(YAML_LOADER):
             if key_node.tag == MERGE_TAG:
                 raise ManifestError(f"line {line}: a merge key ('<<') is not allowed in a manifest; write each field")
             key = self.construct_object(key_node, deep=deep)
-            if not isinstance(key, collections.abc.Hashable):
-                raise yaml.constructor.ConstructorError(problem="a key that is a list or a mapping",
-                                                        problem_mark=key_node.start_mark)
+            if not isinstance(key, str):
+                raise ManifestError(f"line {line}: a key must be a field name, not {_shape(key)}")
             if key in lines:
                 raise ManifestError(f"line {line}: duplicate key {key!r} (first at line {lines[key]})")
             lines[key] = line
@@ -115,7 +115,28 @@ def _refuse_anchors_and_aliases(text):
             )
 
 
+def _yaml_problem(err):
+    """Where a YAMLError is and what it says, to follow "malformed YAML" on one line."""
+    if isinstance(err, yaml.reader.ReaderError):
+        return f" at character {err.position + 1}: {err.reason}"
+    mark = getattr(err, "problem_mark", None)
+    where = f" at line {mark.line + 1}" if mark else ""
+    return f"{where}: {' '.join((getattr(err, 'problem', None) or 'invalid YAML').split())}"
+
+
+def _as_text(text, source):
+    """The manifest as str: bytes must be UTF-8, and a str must be writable as UTF-8."""
+    try:
+        if isinstance(text, bytes):
+            return text.decode("utf-8")
+        text.encode("utf-8")  # a lone surrogate cannot be
+        return text
+    except UnicodeError as err:
+        raise ManifestError(f"is not UTF-8 text ({err.reason} at position {err.start + 1})", source=source) from None
+
+
 def _load_yaml(text, source):
+    text = _as_text(text, source)
     if len(text) > MAX_TEXT:
         raise ManifestError(f"is larger than {MAX_TEXT // 1024 // 1024} MiB; a manifest is a list of repos", source=source)
     loader = _ManifestLoader(text)
@@ -126,10 +147,7 @@ def _load_yaml(text, source):
     except RecursionError:  # the pure-Python parser, on deeply nested brackets
         raise ManifestError("malformed YAML: nested too deeply", source=source) from None
     except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        problem = getattr(err, "problem", None) or "invalid YAML"
-        raise ManifestError(f"malformed YAML{where}: {problem}", source=source) from err
+        raise ManifestError(f"malformed YAML{_yaml_problem(err)}", source=source) from err
     except ManifestError as err:
         err.source = source
         raise
@@ -175,7 +193,7 @@ def load(path):
     """Read and validate a manifest file; raise ManifestError naming the problem."""
     source = os.path.basename(path)
     try:
-        with open(path, encoding="utf-8") as handle:
+        with open(path, "rb") as handle:
             text = handle.read(MAX_TEXT + 1)  # enough to tell it is too large, and no more
     except OSError as err:
         raise ManifestError(f"cannot read it: {err.strerror}", source=path) from err
@@ -183,6 +201,7 @@ def load(path):
 
 
 def parse(text, source="manifest", base_dir=None):
+    """Validate manifest ``text`` (str, or bytes that must be UTF-8) into a Manifest."""
     data = _load_yaml(text, source)
     if not isinstance(data, dict):
         raise ManifestError("must be a mapping with a 'repos' list", source=source)
@@ -237,6 +256,8 @@ def _not_a_string(what, key, value):
 
 def _shape(value):
     """What a value that is not text is, without printing it (it may be huge or deeply nested)."""
+    if isinstance(value, _NotText):
+        return f"{value.kind} ({value.text if len(value.text) <= 60 else value.text[:57] + '...'})"
     if isinstance(value, dict):
         return "a mapping"
     if isinstance(value, (list, tuple)):
@@ -271,6 +292,8 @@ def _repo(entry, index, source, base_dir):
         raise ManifestError(f"sha {sha!r} is not 40 lowercase hex digits (a full commit SHA)", label, source)
     if ref and not REF_RE.fullmatch(ref):
         raise ManifestError(f"ref {ref!r} must be a full ref such as refs/changes/45/12345/3", label, source)
+    if CONTROL_RE.search(url) or url.startswith("-"):  # git would read a leading '-' as an option
+        raise ManifestError(f"url {url!r} must not start with '-' or hold control characters", label, source)
     return RepoPin(
         name=name,
         url=url,
@@ -284,7 +307,7 @@ def _repo(entry, index, source, base_dir):
 
 def _inside_kit(value, field_name, label, source, allow_root=False):
     """Normalise a relative POSIX path; refuse one that escapes the kit."""
-    if value.startswith("/") or "\\" in value or "\x00" in value:
+    if value.startswith("/") or "\\" in value or CONTROL_RE.search(value):
         raise ManifestError(f"{field_name} {value!r} must be a relative path inside the kit", label, source)
     parts = [part for part in value.split("/") if part not in ("", ".")]
     if ".." in parts:

@@ -1,5 +1,6 @@
 """Manifests written to mislead or to hurt: each is refused in one line naming the problem."""
 
+import random
 import time
 
 import pytest
@@ -187,3 +188,104 @@ def test_a_gitshelf_release_is_checked_as_written():
     document = f"release: 2026.10\nbooks:\n- {{book: states, git: x, branch: '{SHA}'}}\n"
     assert "release name must be a string, but YAML reads 2026.10 (line 1)" in refused(document)
     assert manifest.parse(document.replace("2026.10", "'2026.10'")).release == "2026.10"
+
+
+@pytest.mark.parametrize("document, expected", [
+    (b"release: r1\nrepos: []\n\xff\n", "is not UTF-8 text (invalid start byte at position 23)"),
+    ("release: r1\ud800\n", "is not UTF-8 text"),
+    ("5: x\n", "line 1: a key must be a field name, not a number (5)"),
+    (NATIVE + "2026.10: x\n", "line 7: a key must be a field name, not a number (2026.10)"),
+    (NATIVE + "    ~: x\n", "line 7: a key must be a field name, not null (~)"),
+    (NATIVE + "? [a]\n: x\n", "line 7: a key must be a field name, not a list"),
+    (f"repos:\n- [{SHA}]\n", "repos[0] must be a mapping, not a list"),
+    ("repos:\n- 7\n", "repos[0] must be a mapping, not a number (7)"),
+    ("repos: {name: a}\n", "'repos' must be a non-empty list"),
+    ("books:\n- x\n", "books[0] must be a mapping, not a str"),
+    ("release: r1\x00\n", "malformed YAML at character 12: control characters are not allowed"),
+    ("repos:\n\t- name: a\n", "malformed YAML at line 2"),
+    ("repos: [\n", "malformed YAML at line 2"),
+    ("--- {repos: []}\n--- {repos: []}\n", "malformed YAML at line 2"),
+    ("!!python/object/apply:os.system [true]\n", "malformed YAML at line 1"),
+    (native(url="'-uhttps://h/x'"), "url '-uhttps://h/x' must not start with '-'"),
+    (native(url='"https://h/x\\n"'), "url 'https://h/x\\n' must not start with '-' or hold control characters"),
+    (native(url='"https://h/\\0x"'), "hold control characters"),
+    (native(path='"states\\nx"'), "path 'states\\nx' must be a relative path inside the kit"),
+])
+def test_malformed_shapes_are_one_line(document, expected):
+    assert expected in refused(document)
+
+
+def test_a_byte_order_mark_and_bytes_in_utf8_are_read(tmp_path):
+    path = tmp_path / "manifest.yml"
+    path.write_bytes(b"\xef\xbb\xbf" + NATIVE.encode())
+    assert manifest.load(str(path)).release == "r1"
+    path.write_bytes(b"\xef\xbb\xbfrelease: caf\xc3\xa9\n" + NATIVE.encode().split(b"\n", 1)[1])
+    with pytest.raises(ManifestError, match=r"^manifest.yml: release name 'café' must be letters"):
+        manifest.load(str(path))
+    path.write_bytes(NATIVE.encode("utf-16"))
+    with pytest.raises(ManifestError, match=r"^manifest.yml: is not UTF-8 text"):
+        manifest.load(str(path))
+
+
+# Generated documents: parse returns a Manifest of text or refuses in one line, nothing else.
+
+KEYS = ["release", "repos", "books", "name", "url", "sha", "path", "subdir", "ref", "book", "git", "branch",
+        "link", "colour", "5", "~", "''", "<<", "yes", "2026.10", "'sha'", "[a]", "{a: b}"]
+SCALARS = ["", "~", "null", "yes", "No", "on", "010", "0o17", "2026.10", "1e3", "0x1F", ".nan", "-.inf", "2026-02-30",
+           "2026-11-01 10:00:00", SHA, "'" + SHA + "'", "a" * 40, "states", "states/x", "../etc", "/abs", ".", "''",
+           "refs/changes/45/12345/3", "https://h/x", "'-oProxyCommand=x'", "1" * 5000, '"a\\nb"', '"\\0"', '"\\t"',
+           '"\\ud800"', "!!binary aGk=", "!!python/object:os.system x", "!!set {a: null}", "!!omap [a: b]",
+           "!!str 5", "!!int x", "!!timestamp x", "&a x", "*a", "é", "\ufeffx", "x: y", "- x", "'", "{", "]", "#"]
+
+
+def random_value(rng, depth):
+    roll = rng.random()
+    if depth > 3 or roll < 0.55:
+        return rng.choice(SCALARS)
+    if roll < 0.75:
+        return "[" + ", ".join(random_value(rng, depth + 1) for _ in range(rng.randint(0, 3))) + "]"
+    return random_mapping(rng, depth + 1)
+
+
+def random_mapping(rng, depth=0):
+    return "{" + ", ".join(f"{rng.choice(KEYS)}: {random_value(rng, depth)}" for _ in range(rng.randint(0, 5))) + "}"
+
+
+def near_valid(rng):
+    """A valid manifest with one field, key or byte changed."""
+    fields = {"name": "a", "url": "https://h/a", "sha": f"'{SHA}'", "path": "states"}
+    roll = rng.random()
+    if roll < 0.4:
+        fields[rng.choice([*fields, "subdir", "ref"])] = rng.choice(SCALARS)
+    elif roll < 0.6:
+        fields[rng.choice(KEYS)] = rng.choice(SCALARS)
+    top = rng.choice(["", f"release: {rng.choice(SCALARS)}\n", "release: r1\n"])
+    text = top + "repos:\n- {" + ", ".join(f"{key}: {value}" for key, value in fields.items()) + "}\n"
+    if roll >= 0.6:
+        data = bytearray(text.encode())
+        for _ in range(rng.randint(1, 3)):
+            data[rng.randrange(len(data))] = rng.randrange(256)
+        return bytes(data)
+    return text
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_generated_documents_parse_to_a_manifest_of_text_or_refuse_in_one_line(seed):
+    rng = random.Random(seed)
+    outcomes = {"parsed": 0, "refused": 0}
+    for _ in range(600):
+        document = near_valid(rng) if rng.random() < 0.5 else random_mapping(rng)
+        try:
+            parsed = manifest.parse(document, source="m.yml")
+        except ManifestError as error:
+            message = str(error)
+            assert "\n" not in message and message.startswith("m.yml: "), (document, message)
+            outcomes["refused"] += 1
+        else:
+            assert isinstance(parsed.release, str)
+            for pin in parsed.repos:
+                assert all(isinstance(value, str) for value in (pin.name, pin.url, pin.sha, pin.path, pin.subdir,
+                                                               pin.ref, pin.fetch_url)), document
+                assert manifest.SHA_RE.fullmatch(pin.sha) and manifest.NAME_RE.fullmatch(pin.name), document
+            outcomes["parsed"] += 1
+    assert outcomes["parsed"] > 10 and outcomes["refused"] > 300, outcomes  # both ways were exercised
