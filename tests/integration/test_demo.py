@@ -10,10 +10,13 @@ that release, a server booted on QEMU, then ``demo down``) is a region test:
 
 import json
 import os
+import pathlib
 import re
+import shutil
 import stat
 import subprocess
 import sys
+import tempfile
 import time
 
 import git
@@ -116,9 +119,13 @@ def salt(root, *args, timeout=300):
 @pytest.mark.lab
 @pytest.mark.region
 @pytest.mark.slow
-def test_full_demo_deploys_a_region_that_boots_a_server_and_down_leaves_nothing(tmp_path, request, default_lab_free):
-    """``./run demo`` then ``./run demo down``, as the README says (with a root of its own)."""
-    root = tmp_path / "demo"
+def test_full_demo_deploys_a_region_that_boots_a_server_and_down_leaves_nothing(request, default_lab_free):
+    """``./run demo`` then ``./run demo down``, as the README says (with a root of its own).
+
+    The root is not in pytest's basetemp: other pytest sessions of the same user remove all but
+    their 3 newest basetemps, and with them a running demo's master keys (its minions vanish).
+    It is removed when the test passes, and kept for a look inside when it fails."""
+    root = pathlib.Path(tempfile.mkdtemp(prefix="releasetrain-demo-region-", dir="/var/tmp"))
     topo = topology.load()
     lab = settings.make()
     if region.status(lab).get("lab"):
@@ -161,6 +168,7 @@ def test_full_demo_deploys_a_region_that_boots_a_server_and_down_leaves_nothing(
     assert os.listdir(root / "pki" / "minions") == []
     again = run_demo("down", "--root", str(root))  # twice is fine
     assert again.returncode == 0, again.stdout + again.stderr
+    shutil.rmtree(root)
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason=f"region.hold's locks live in {region.OWNERS} (root)")
