@@ -351,7 +351,10 @@ def salt_cmd(config_dir, target):
         # an argument with a newline is passed as it is (Salt parses the others as YAML)
         command = [os.path.join(BIN, "salt"), "-c", config_dir, "--out=json", "--static", "-t", str(timeout + 30),
                    target, "cmd.run_all", script + "\n", "shell=/bin/bash", "python_shell=True", f"timeout={timeout}"]
-        result = subprocess.run(command, capture_output=True, text=True, check=False, timeout=timeout + 90)
+        try:
+            result = subprocess.run(command, capture_output=True, text=True, check=False, timeout=timeout + 90)
+        except subprocess.TimeoutExpired:
+            return subprocess.CompletedProcess(command, 1, "", f"salt {target}: no answer within {timeout + 90} s")
         try:
             ret = json.loads(result.stdout)[target]
         except (ValueError, KeyError, TypeError):
