@@ -1,5 +1,6 @@
 """What the thin Salt loader modules share: config, identity, events, error handling."""
 
+import contextlib
 import logging
 import socket
 
@@ -85,16 +86,63 @@ def refresh_fileserver(opts, env):
         log.warning("releasetrain: could not refresh the roots fileserver cache: %s", err)
 
 
-def run(context, func, *args, **kwargs):
-    """Call ``func``; turn a ReleaseTrainError into a failed job with one line.
+def runner_name(func):
+    """``release.publish`` for a runner module's public function, ``release`` for a helper or lambda of it."""
+    known = getattr(func, "__globals__", {})
+    module = known.get("__virtualname__") or str(getattr(func, "__module__", "releasetrain")).rsplit(".", 1)[-1]
+    name = getattr(func, "__name__", "_")
+    if name.startswith(("_", "<")):
+        return module
+    return f"{module}.{known.get('__func_alias__', {}).get(name, name)}"
 
-    ``salt-run`` exits 0 when a runner raises ``SaltInvocationError`` and dumps a
-    traceback for other exceptions; a dict carrying ``retcode`` makes it exit
-    non-zero and print just the message.
+
+@contextlib.contextmanager
+def _off_the_console():
+    """Log to the master's log file, not to salt-run's stderr: the failure is already its one line on stdout.
+
+    Console and log file have the same level by default, so only the handler tells them apart;
+    ``get_console_handler`` is in Salt's internal ``salt._logging`` (None when Salt set up no console).
     """
+    import salt._logging
+
+    console = salt._logging.get_console_handler()
+    if console is None:
+        yield
+        return
+
+    def drop_ours(record):
+        return record.name != log.name
+
+    console.addFilter(drop_ours)
+    try:
+        yield
+    finally:
+        console.removeFilter(drop_ours)
+
+
+def _failed(context, message):
+    context["retcode"] = 1
+    return {"error": " ".join(str(message).split()), "retcode": 1, "outputter": "releasetrain"}
+
+
+def run(context, func, *args, **kwargs):
+    """Call ``func``; any failure is a failed job with one line.
+
+    ``salt-run`` exits 0 after printing the docstring when a runner is called with a missing
+    or unknown argument or raises ``SaltInvocationError``, and dumps a traceback for other
+    exceptions; a dict carrying ``retcode`` makes it exit non-zero and print just the message.
+    A ReleaseTrainError is the operator's problem and its message is the line; anything else
+    is a bug: the line names the runner and the error, the master's log keeps the traceback.
+    """
+    name = runner_name(func)
     try:
         return func(*args, **kwargs)
     except ReleaseTrainError as err:
-        log.error("releasetrain: %s", err)
-        context["retcode"] = 1
-        return {"error": str(err), "retcode": 1, "outputter": "releasetrain"}
+        with _off_the_console():
+            log.error("releasetrain: %s", err)
+        return _failed(context, err)
+    except Exception as err:  # pylint: disable=broad-except
+        message = f"{name}: unexpected {type(err).__name__}: {err} (a bug; the master's log has the traceback)"
+        with _off_the_console():
+            log.exception("releasetrain: %s", message)
+        return _failed(context, message)
