@@ -41,6 +41,7 @@ import salt.utils.minions
 
 from releasetrain import deploy, saltglue
 from releasetrain.errors import ReleaseTrainError
+from releasetrain.saltglue import runner
 from releasetrain.store import Store
 
 
@@ -80,7 +81,8 @@ def _plan(release, env, mode, settings, date):
     return deploy.build_plan(conf, members, release, env, mode, date=date)
 
 
-def plan(release=None, env=None, mode=None, settings=None, date=None):
+@runner
+def plan(release, env, mode=None, settings=None, date=None):
     """
     The ordered steps that deploy ``release`` from saltenv ``env`` to the region.
 
@@ -96,4 +98,4 @@ def plan(release=None, env=None, mode=None, settings=None, date=None):
         salt-run deploy.plan release=2026.11.1 env=test
         salt-run deploy.plan release=2026.11.1 env=test mode=upgrade settings='{"batch": "50%"}'
     """
-    return saltglue.run(__context__, _plan, release and str(release), env, mode, settings, date)
+    return _plan(str(release), env, mode, settings, date)

@@ -18,9 +18,9 @@ the topology's master address); ``lab/README.md`` describes the topology file.
 
 import logging
 
-from releasetrain import saltglue
 from releasetrain.lab import cloud, region, settings
 from releasetrain.lab import topology as lab_topology
+from releasetrain.saltglue import runner
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,7 @@ def _settings():
     return settings.from_opts(__opts__)
 
 
+@runner
 def up(topology=None, wait=True):
     """Bring up the lab for a topology (default ``lab/region-minimal.yml``); no-op when up.
 
@@ -46,11 +47,10 @@ def up(topology=None, wait=True):
 
         salt-run lab.up topology=lab/region-minimal.yml
     """
-    return saltglue.run(
-        __context__, lambda: region.up(_settings(), __opts__, topology, wait=wait, log=log.warning)
-    )
+    return region.up(_settings(), __opts__, topology, wait=wait, log=log.warning)
 
 
+@runner
 def status():
     """Nodes, bridges and the apt proxy of the lab, if one is up.
 
@@ -60,9 +60,10 @@ def status():
 
         salt-run lab.status
     """
-    return saltglue.run(__context__, lambda: region.status(_settings()))
+    return region.status(_settings())
 
 
+@runner
 def down():
     """Remove every container, mount, namespace, bridge, veth and process of the lab.
 
@@ -72,9 +73,10 @@ def down():
 
         salt-run lab.down
     """
-    return saltglue.run(__context__, lambda: region.down(_settings()))
+    return region.down(_settings())
 
 
+@runner
 def check(topology=None):
     """Check a topology file and summarize it; creates nothing.
 
@@ -84,10 +86,11 @@ def check(topology=None):
 
         salt-run lab.check topology=lab/region-minimal.yml
     """
-    return saltglue.run(__context__, lambda: lab_topology.summary(lab_topology.load(topology)))
+    return lab_topology.summary(lab_topology.load(topology))
 
 
-def cloud_config(out, topology=None, **kwargs):
+@runner
+def cloud_config(out, topology=None, **options):
     """Write salt-cloud provider, profiles and map for an OpenStack public cloud.
 
     CLI Example:
@@ -96,5 +99,4 @@ def cloud_config(out, topology=None, **kwargs):
 
         salt-run lab.cloud_config topology=lab/region-minimal.yml out=/etc/salt
     """
-    options = {key: value for key, value in kwargs.items() if not key.startswith("__")}
-    return saltglue.run(__context__, lambda: cloud.write(lab_topology.load(topology), out, **options))
+    return cloud.write(lab_topology.load(topology), out, **options)

@@ -20,6 +20,7 @@ import contextlib
 import logging
 
 from releasetrain import compare, packaging, pipeline, saltglue
+from releasetrain.saltglue import runner
 from releasetrain.store import Store
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,7 @@ def _store():
     return Store(saltglue.load_config(__opts__))
 
 
+@runner
 def package(manifest, release=None, by=None):
     """
     Build a reproducible deploy-kit from a manifest of repo SHAs and add it to the store.
@@ -46,15 +48,12 @@ def package(manifest, release=None, by=None):
         salt-run release.package manifest=/srv/deploy-kit/manifest.yml
         salt-run release.package manifest=/srv/deploy-kit/manifest.yml release=2026.11.0
     """
-
-    def _package():
-        config = saltglue.load_config(__opts__)
-        with saltglue.MasterEvents(__opts__, "releasetrain/release") as emit:
-            return packaging.package(config, manifest, release=release, by=saltglue.who(__opts__, by), emit=emit)
-
-    return saltglue.run(__context__, _package)
+    config = saltglue.load_config(__opts__)
+    with saltglue.MasterEvents(__opts__, "releasetrain/release") as emit:
+        return packaging.package(config, manifest, release=release, by=saltglue.who(__opts__, by), emit=emit)
 
 
+@runner
 def list_():
     """
     List the releases in the store, oldest first.
@@ -65,17 +64,14 @@ def list_():
 
         salt-run release.list
     """
-
-    def _list():
-        store = _store()
-        return [
-            {key: meta.get(key) for key in ("release", "sha256", "packaged_at")}
-            for meta in map(store.show, store.list_ids())
-        ]
-
-    return saltglue.run(__context__, _list)
+    store = _store()
+    return [
+        {key: meta.get(key) for key in ("release", "sha256", "packaged_at")}
+        for meta in map(store.show, store.list_ids())
+    ]
 
 
+@runner
 def show(release):
     """
     Show a release: its resolved manifest, commit subjects and dates, tarball sha256.
@@ -86,9 +82,10 @@ def show(release):
 
         salt-run release.show 2026.11.0
     """
-    return saltglue.run(__context__, lambda: _store().show(str(release)))
+    return _store().show(str(release))
 
 
+@runner
 def diff(old, new):
     """
     For each repo, the commits between its SHAs in two releases.
@@ -99,7 +96,7 @@ def diff(old, new):
 
         salt-run release.diff 2026.11.0 2026.11.1
     """
-    return saltglue.run(__context__, lambda: compare.diff(saltglue.load_config(__opts__), str(old), str(new)))
+    return compare.diff(saltglue.load_config(__opts__), str(old), str(new))
 
 
 #: Actions that switch an environment's tree, and which argument names it.
@@ -107,24 +104,22 @@ SWITCHES_ENV = {"publish": 1, "promote": 1, "rollback": 0}
 
 
 def _publishing(action, *args, **kwargs):
-    def _act():
-        store = _store()
-        # Not for verify: deploy.region calls it while the pipeline holds the lock.
-        held = None
-        if action in SWITCHES_ENV:
-            env = args[SWITCHES_ENV[action]]
-            store.config.check_env(env)
-            held = pipeline.env_lock(store.config, env)
-        with held or contextlib.nullcontext(), saltglue.MasterEvents(__opts__, "releasetrain/release") as emit:
-            result = getattr(store, action)(*args, **kwargs)
-            if action != "verify":
-                saltglue.refresh_fileserver(__opts__, result["env"])
-            emit(f"{action}/done", result)
-            return result
-
-    return saltglue.run(__context__, _act)
+    store = _store()
+    # Not for verify: deploy.region calls it while the pipeline holds the lock.
+    held = None
+    if action in SWITCHES_ENV:
+        env = args[SWITCHES_ENV[action]]
+        store.config.check_env(env)
+        held = pipeline.env_lock(store.config, env)
+    with held or contextlib.nullcontext(), saltglue.MasterEvents(__opts__, "releasetrain/release") as emit:
+        result = getattr(store, action)(*args, **kwargs)
+        if action != "verify":
+            saltglue.refresh_fileserver(__opts__, result["env"])
+        emit(f"{action}/done", result)
+        return result
 
 
+@runner
 def publish(release, env, by=None):
     """
     Unpack a release into the store and switch ``env``'s tree to it atomically.
@@ -138,6 +133,7 @@ def publish(release, env, by=None):
     return _publishing("publish", str(release), env, saltglue.who(__opts__, by))
 
 
+@runner
 def promote(release, to, force=False, by=None):
     """
     Publish a release to ``to`` if it is verified in the environment before it
@@ -152,6 +148,7 @@ def promote(release, to, force=False, by=None):
     return _publishing("promote", str(release), to, saltglue.who(__opts__, by), force=bool(force))
 
 
+@runner
 def verify(release, env, by=None):
     """
     Record that a release is deployed and verified in ``env`` (what promote checks).
@@ -165,6 +162,7 @@ def verify(release, env, by=None):
     return _publishing("verify", str(release), env, saltglue.who(__opts__, by))
 
 
+@runner
 def rollback(env, by=None):
     """
     Switch ``env`` back to the release it served before the current one.
@@ -178,6 +176,7 @@ def rollback(env, by=None):
     return _publishing("rollback", env, saltglue.who(__opts__, by))
 
 
+@runner
 def status(limit=20):
     """
     For each environment: the current release, when and by whom it was put
@@ -189,7 +188,7 @@ def status(limit=20):
 
         salt-run release.status
     """
-    return saltglue.run(__context__, lambda: _store().status(limit=int(limit)))
+    return _store().status(limit=int(limit))
 
 
 __func_alias__ = {"list_": "list"}

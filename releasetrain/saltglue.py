@@ -1,6 +1,8 @@
 """What the thin Salt loader modules share: config, identity, events, error handling."""
 
 import contextlib
+import functools
+import inspect
 import logging
 import socket
 
@@ -86,6 +88,10 @@ def refresh_fileserver(opts, env):
         log.warning("releasetrain: could not refresh the roots fileserver cache: %s", err)
 
 
+class ArgumentError(ReleaseTrainError):
+    """A runner was called with a missing, unknown or malformed argument."""
+
+
 def runner_name(func):
     """``release.publish`` for a runner module's public function, ``release`` for a helper or lambda of it."""
     known = getattr(func, "__globals__", {})
@@ -94,6 +100,36 @@ def runner_name(func):
     if name.startswith(("_", "<")):
         return module
     return f"{module}.{known.get('__func_alias__', {}).get(name, name)}"
+
+
+def _bind(name, func, args, kwargs):
+    """``args`` and ``kwargs`` bound to ``func``'s parameters and checked, or ArgumentError naming what is wrong.
+
+    Keys starting with ``__`` are Salt's own (``__pub_user``...), passed to any function taking
+    ``**kwargs``; a required parameter given as None (``release=null``, an absent pillar key) is
+    missing."""
+    signature = inspect.signature(func)
+    params = signature.parameters
+    kwargs = {key: value for key, value in kwargs.items() if not key.startswith("__")}
+    takes_any = any(param.kind is param.VAR_KEYWORD for param in params.values())
+    named = [param.name for param in params.values() if param.kind is param.POSITIONAL_OR_KEYWORD]
+    takes = f"it takes {', '.join(named) or 'no arguments'}"
+    unknown = [key for key in kwargs if key not in named and not takes_any]
+    if unknown:
+        raise ArgumentError(f"{name}: unknown argument{'s' * (len(unknown) > 1)} "
+                            f"{', '.join(key + '=' for key in unknown)} ({takes})")
+    if len(args) > len(named):
+        extra = ", ".join(repr(arg) for arg in args[len(named):])
+        raise ArgumentError(f"{name}: too many arguments: {extra} ({takes})")
+    twice = [param for param, _ in zip(named, args) if param in kwargs]
+    if twice:
+        raise ArgumentError(f"{name}: {twice[0]} given twice, as an argument and as {twice[0]}=")
+    bound = signature.bind_partial(*args, **kwargs)
+    missing = [f"{param}={param.upper()}" for param in named
+               if params[param].default is params[param].empty and bound.arguments.get(param) is None]
+    if missing:
+        raise ArgumentError(f"{name}: missing argument{'s' * (len(missing) > 1)} {' '.join(missing)}")
+    return bound
 
 
 @contextlib.contextmanager
@@ -126,7 +162,7 @@ def _failed(context, message):
 
 
 def run(context, func, *args, **kwargs):
-    """Call ``func``; any failure is a failed job with one line.
+    """Call ``func`` with its arguments checked; any failure is a failed job with one line.
 
     ``salt-run`` exits 0 after printing the docstring when a runner is called with a missing
     or unknown argument or raises ``SaltInvocationError``, and dumps a traceback for other
@@ -136,7 +172,8 @@ def run(context, func, *args, **kwargs):
     """
     name = runner_name(func)
     try:
-        return func(*args, **kwargs)
+        bound = _bind(name, func, args, kwargs)
+        return func(*bound.args, **bound.kwargs)
     except ReleaseTrainError as err:
         with _off_the_console():
             log.error("releasetrain: %s", err)
@@ -146,3 +183,22 @@ def run(context, func, *args, **kwargs):
         with _off_the_console():
             log.exception("releasetrain: %s", message)
         return _failed(context, message)
+
+
+def runner(func):
+    """Make ``func`` a runner that ``run`` calls: a missing or unknown argument and any
+    failure exit 1 with one line.
+
+    Salt checks argument names against the signature it finds by following ``__wrapped__``
+    and prints the docstring with exit 0 on a mismatch, so the function it loads takes
+    ``*args, **kwargs`` and has no ``__wrapped__``; ``run`` checks them against ``func``'s
+    own signature, kept as ``runner_signature``.
+    """
+
+    @functools.wraps(func)
+    def call(*args, **kwargs):
+        return run(func.__globals__["__context__"], func, *args, **kwargs)
+
+    del call.__wrapped__
+    call.runner_signature = inspect.signature(func)
+    return call
