@@ -41,7 +41,7 @@ import salt.utils.minions
 
 from releasetrain import deploy, saltglue
 from releasetrain.errors import ReleaseTrainError
-from releasetrain.saltglue import runner
+from releasetrain.saltglue import mapping, runner, text
 from releasetrain.store import Store
 
 
@@ -82,7 +82,7 @@ def _plan(release, env, mode, settings, date):
 
 
 @runner
-def plan(release, env, mode=None, settings=None, date=None):
+def plan(release: text, env: text, mode: text = None, settings: mapping = None, date: text = None):
     """
     The ordered steps that deploy ``release`` from saltenv ``env`` to the region.
 
@@ -98,4 +98,4 @@ def plan(release, env, mode=None, settings=None, date=None):
         salt-run deploy.plan release=2026.11.1 env=test
         salt-run deploy.plan release=2026.11.1 env=test mode=upgrade settings='{"batch": "50%"}'
     """
-    return _plan(str(release), env, mode, settings, date)
+    return _plan(release, env, mode, settings, date)

@@ -20,7 +20,7 @@ import logging
 
 from releasetrain.lab import cloud, region, settings
 from releasetrain.lab import topology as lab_topology
-from releasetrain.saltglue import runner
+from releasetrain.saltglue import flag, runner, text
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ def _settings():
 
 
 @runner
-def up(topology=None, wait=True):
+def up(topology: text = None, wait: flag = True):
     """Bring up the lab for a topology (default ``lab/region-minimal.yml``); no-op when up.
 
     Waits until every minion answers ``test.ping`` unless ``wait=False``.
@@ -77,7 +77,7 @@ def down():
 
 
 @runner
-def check(topology=None):
+def check(topology: text = None):
     """Check a topology file and summarize it; creates nothing.
 
     CLI Example:
@@ -90,7 +90,7 @@ def check(topology=None):
 
 
 @runner
-def cloud_config(out, topology=None, **options):
+def cloud_config(out: text, topology: text = None, **options):
     """Write salt-cloud provider, profiles and map for an OpenStack public cloud.
 
     CLI Example:

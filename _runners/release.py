@@ -20,7 +20,7 @@ import contextlib
 import logging
 
 from releasetrain import compare, packaging, pipeline, saltglue
-from releasetrain.saltglue import runner
+from releasetrain.saltglue import flag, positive_int, runner, text
 from releasetrain.store import Store
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ def _store():
 
 
 @runner
-def package(manifest, release=None, by=None):
+def package(manifest: text, release: text = None, by: text = None):
     """
     Build a reproducible deploy-kit from a manifest of repo SHAs and add it to the store.
 
@@ -72,7 +72,7 @@ def list_():
 
 
 @runner
-def show(release):
+def show(release: text):
     """
     Show a release: its resolved manifest, commit subjects and dates, tarball sha256.
 
@@ -82,11 +82,11 @@ def show(release):
 
         salt-run release.show 2026.11.0
     """
-    return _store().show(str(release))
+    return _store().show(release)
 
 
 @runner
-def diff(old, new):
+def diff(old: text, new: text):
     """
     For each repo, the commits between its SHAs in two releases.
 
@@ -96,7 +96,7 @@ def diff(old, new):
 
         salt-run release.diff 2026.11.0 2026.11.1
     """
-    return compare.diff(saltglue.load_config(__opts__), str(old), str(new))
+    return compare.diff(saltglue.load_config(__opts__), old, new)
 
 
 #: Actions that switch an environment's tree, and which argument names it.
@@ -120,7 +120,7 @@ def _publishing(action, *args, **kwargs):
 
 
 @runner
-def publish(release, env, by=None):
+def publish(release: text, env: text, by: text = None):
     """
     Unpack a release into the store and switch ``env``'s tree to it atomically.
 
@@ -130,11 +130,11 @@ def publish(release, env, by=None):
 
         salt-run release.publish 2026.11.0 env=test
     """
-    return _publishing("publish", str(release), env, saltglue.who(__opts__, by))
+    return _publishing("publish", release, env, saltglue.who(__opts__, by))
 
 
 @runner
-def promote(release, to, force=False, by=None):
+def promote(release: text, to: text, force: flag = False, by: text = None):
     """
     Publish a release to ``to`` if it is verified in the environment before it
     in the chain. ``force=True`` skips that check and is recorded.
@@ -145,11 +145,11 @@ def promote(release, to, force=False, by=None):
 
         salt-run release.promote 2026.11.0 to=staging
     """
-    return _publishing("promote", str(release), to, saltglue.who(__opts__, by), force=bool(force))
+    return _publishing("promote", release, to, saltglue.who(__opts__, by), force=force)
 
 
 @runner
-def verify(release, env, by=None):
+def verify(release: text, env: text, by: text = None):
     """
     Record that a release is deployed and verified in ``env`` (what promote checks).
 
@@ -159,11 +159,11 @@ def verify(release, env, by=None):
 
         salt-run release.verify 2026.11.0 env=test
     """
-    return _publishing("verify", str(release), env, saltglue.who(__opts__, by))
+    return _publishing("verify", release, env, saltglue.who(__opts__, by))
 
 
 @runner
-def rollback(env, by=None):
+def rollback(env: text, by: text = None):
     """
     Switch ``env`` back to the release it served before the current one.
 
@@ -177,7 +177,7 @@ def rollback(env, by=None):
 
 
 @runner
-def status(limit=20):
+def status(limit: positive_int = 20):
     """
     For each environment: the current release, when and by whom it was put
     there, and whether it is verified; plus the latest history records.
@@ -188,7 +188,7 @@ def status(limit=20):
 
         salt-run release.status
     """
-    return _store().status(limit=int(limit))
+    return _store().status(limit=limit)
 
 
 __func_alias__ = {"list_": "list"}

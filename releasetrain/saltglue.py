@@ -92,6 +92,50 @@ class ArgumentError(ReleaseTrainError):
     """A runner was called with a missing, unknown or malformed argument."""
 
 
+# The checks a runner's parameters can carry as annotations (``def status(limit: positive_int = 20)``).
+# Each takes the value salt-run parsed (YAML: ``2026.10`` arrives as the float 2026.1) and returns it
+# checked, or raises ArgumentError with what is wrong, to follow "<runner>: <name> ".
+
+
+def text(value):
+    """One line of text: a release id, an environment, a path. A number, boolean or list is refused,
+    never str()'d: salt-run reads an unquoted ``2026.10`` as the float 2026.1, ``010`` as 10."""
+    if not isinstance(value, str):
+        raise ArgumentError(
+            f"must be text, but salt-run read it as the {type(value).__name__} {value!r}; "
+            """quote it twice so YAML keeps what you typed, e.g. '"2026.10"'"""
+        )
+    if not value or not value.isprintable():
+        raise ArgumentError(f"must be one line of printable text, not {value!r}")
+    return value
+
+
+def positive_int(value):
+    """A whole number above zero, such as ``limit=50``."""
+    if isinstance(value, str) and value.isdecimal():
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ArgumentError(f"must be a positive integer, not {value!r}")
+    return value
+
+
+def flag(value):
+    """True or False (``force=True``); anything else, such as ``force=maybe``, is refused."""
+    if not isinstance(value, bool):
+        raise ArgumentError(f"must be True or False, not {value!r}")
+    return value
+
+
+def mapping(value):
+    """A dict, such as ``settings='{batch: 50%}'``."""
+    if not isinstance(value, dict):
+        raise ArgumentError(f"must be a mapping such as '{{batch: 50%}}', not {value!r}")
+    return value
+
+
+CHECKS = (text, positive_int, flag, mapping)
+
+
 def runner_name(func):
     """``release.publish`` for a runner module's public function, ``release`` for a helper or lambda of it."""
     known = getattr(func, "__globals__", {})
@@ -107,8 +151,8 @@ def _bind(name, func, args, kwargs):
 
     Keys starting with ``__`` are Salt's own (``__pub_user``...), passed to any function taking
     ``**kwargs``; a required parameter given as None (``release=null``, an absent pillar key) is
-    missing."""
-    signature = inspect.signature(func)
+    missing; a parameter annotated with one of ``CHECKS`` is checked by it."""
+    signature = inspect.signature(func, eval_str=True)
     params = signature.parameters
     kwargs = {key: value for key, value in kwargs.items() if not key.startswith("__")}
     takes_any = any(param.kind is param.VAR_KEYWORD for param in params.values())
@@ -129,6 +173,13 @@ def _bind(name, func, args, kwargs):
                if params[param].default is params[param].empty and bound.arguments.get(param) is None]
     if missing:
         raise ArgumentError(f"{name}: missing argument{'s' * (len(missing) > 1)} {' '.join(missing)}")
+    for param in named:
+        check = params[param].annotation
+        if check in CHECKS and bound.arguments.get(param) is not None:
+            try:
+                bound.arguments[param] = check(bound.arguments[param])
+            except ArgumentError as err:
+                raise ArgumentError(f"{name}: {param} {err}") from None
     return bound
 
 
@@ -186,8 +237,8 @@ def run(context, func, *args, **kwargs):
 
 
 def runner(func):
-    """Make ``func`` a runner that ``run`` calls: a missing or unknown argument and any
-    failure exit 1 with one line.
+    """Make ``func`` a runner that ``run`` calls: a missing, unknown or malformed argument
+    (see ``CHECKS``) and any failure exit 1 with one line.
 
     Salt checks argument names against the signature it finds by following ``__wrapped__``
     and prints the docstring with exit 0 on a mismatch, so the function it loads takes

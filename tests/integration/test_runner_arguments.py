@@ -62,6 +62,14 @@ def test_missing_and_unknown_arguments_through_salt_run(lab_master):
                             "release.publish: unknown argument envv= (it takes release, env, by)")
 
 
+def test_a_release_id_salt_run_read_as_a_number_is_refused(lab_master):
+    """``2026.10`` unquoted is the float 2026.1: str() would name another release."""
+    assert_one_line_failure(
+        salt_run(lab_master, "release.publish", "2026.10", "env=test"),
+        "release.publish: release must be text, but salt-run read it as the float 2026.1; "
+        """quote it twice so YAML keeps what you typed, e.g. '"2026.10"'""")
+
+
 BUGGY_RUNNER = '''
 from releasetrain.saltglue import runner
 
@@ -133,6 +141,30 @@ def test_every_runner_of_ours_is_guarded_and_fails_in_one_line_without_its_argum
         else:
             assert unknown["error"].startswith(f"{name}: unknown argument no_such_argument= (it takes "), name
     assert without_arguments >= 8  # package show diff publish promote verify rollback cloud_config plan
+
+
+BAD_VALUES = [
+    (("release.status",), {"limit": "abc"}, "release.status: limit must be a positive integer, not 'abc'"),
+    (("release.status",), {"limit": 0}, "release.status: limit must be a positive integer, not 0"),
+    (("release.status",), {"limit": True}, "release.status: limit must be a positive integer, not True"),
+    (("release.show", 10), {}, "release.show: release must be text, but salt-run read it as the int 10; "),
+    (("release.show", "a\nb"), {}, "release.show: release must be one line of printable text, not 'a\\nb'"),
+    (("release.show", "a", "b"), {}, "release.show: too many arguments: 'b' (it takes release)"),
+    (("release.show", "a"), {"release": "b"}, "release.show: release given twice, as an argument and as release="),
+    (("release.diff", "r1", 2.5), {}, "release.diff: new must be text, but salt-run read it as the float 2.5; "),
+    (("release.promote", "r1"), {"to": "staging", "force": "no"}, "release.promote: force must be True or False, not 'no'"),
+    (("release.package",), {"manifest": None}, "release.package: missing argument manifest=MANIFEST"),
+    (("deploy.plan",), {"release": "r1", "env": "test", "settings": "abc"},
+     "deploy.plan: settings must be a mapping such as '{batch: 50%}', not 'abc'"),
+    (("lab.up",), {"wait": "maybe"}, "lab.up: wait must be True or False, not 'maybe'"),
+]
+
+
+def test_malformed_values_are_one_line(runners):
+    for (name, *args), kwargs, expected in BAD_VALUES:
+        result = call(runners, name, *args, **kwargs)
+        assert result["retcode"] == 1, (name, result)
+        assert result["error"].startswith(expected), (name, result)
 
 
 def test_salt_internal_keywords_are_not_unknown_arguments(runners):
