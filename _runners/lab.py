@@ -20,6 +20,7 @@ import logging
 
 from releasetrain.lab import cloud, region, settings
 from releasetrain.lab import topology as lab_topology
+from releasetrain.lab.errors import LabError
 from releasetrain.saltglue import flag, runner, text
 
 log = logging.getLogger(__name__)
@@ -64,16 +65,32 @@ def status():
 
 
 @runner
-def down():
+def down(topology: text = None):
     """Remove every container, mount, namespace, bridge, veth and process of the lab.
+
+    With ``topology`` (as given to ``lab.up``), the file is checked first and the lab is
+    removed only if it is that topology's; another lab up in the state dir is left alone.
 
     CLI Example:
 
     .. code-block:: bash
 
         salt-run lab.down
+        salt-run lab.down topology=lab/region-minimal.yml
     """
-    return region.down(_settings())
+    lab_settings = _settings()
+    if topology is not None:
+        _check_lab_is(lab_topology.load(topology), lab_settings)
+    return region.down(lab_settings)
+
+
+def _check_lab_is(topo, lab_settings):
+    up_now = region.status(lab_settings).get("lab")
+    if up_now not in (None, topo.name):
+        raise LabError(
+            f"the lab up in {lab_settings.state_dir} is {up_now!r}, not {topo.name!r} of {topo.source}; "
+            "left as it is (run lab.down without topology= to remove it)"
+        )
 
 
 @runner

@@ -167,6 +167,17 @@ def test_malformed_values_are_one_line(runners):
         assert result["error"].startswith(expected), (name, result)
 
 
+def test_lab_down_takes_the_topology_lab_up_took(runners, lab_master, tmp_path):
+    """A bad file is one line before anything is touched; the default one is the lab's."""
+    missing = tmp_path / "nowhere.yml"
+    result = call(runners, "lab.down", topology=str(missing))
+    assert result["error"] == f"{missing}: cannot read the topology: No such file or directory"
+    bad = tmp_path / "bad.yml"
+    bad.write_text("name: Bad Name\n")
+    assert call(runners, "lab.down", topology=str(bad))["error"].startswith(f"{bad}: name must be")
+    assert not os.path.exists(lab_master.config["releasetrain"]["lab"]["state_dir"])
+
+
 def test_salt_internal_keywords_are_not_unknown_arguments(runners):
     """The orchestrate runner state passes ``__pub_*`` keys to a function taking ``**kwargs``."""
     result = call(runners, "release.status", limit=3, pub_data={"user": "Reactor", "jid": "1"})
