@@ -246,7 +246,7 @@ def _not_a_string(what, key, value):
     if isinstance(value, _NotText) and value.kind == "null":
         return f"{what} has no value (line {value.line}): write it, quoted if need be, or remove the line"
     if isinstance(value, _NotText):
-        text = value.text if len(value.text) <= 60 else value.text[:57] + "..."
+        text = _clip(value.text)
         return (f"{what} must be a string, but YAML reads {text} (line {value.line}) as {value.kind}; "
                 f"quote it: {key}: {json.dumps(text)}")
     if isinstance(value, (bool, int, float)):
@@ -257,12 +257,16 @@ def _not_a_string(what, key, value):
 def _shape(value):
     """What a value that is not text is, without printing it (it may be huge or deeply nested)."""
     if isinstance(value, _NotText):
-        return f"{value.kind} ({value.text if len(value.text) <= 60 else value.text[:57] + '...'})"
+        return f"{value.kind} ({_clip(value.text)})"
     if isinstance(value, dict):
         return "a mapping"
     if isinstance(value, (list, tuple)):
         return "a list"
     return f"a {type(value).__name__}"
+
+
+def _clip(text, most=60):
+    return text if len(text) <= most else text[:most - 3] + "..."
 
 
 def _string(fields, key, label, source):
