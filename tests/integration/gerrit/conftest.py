@@ -8,12 +8,13 @@ import pathlib
 import threading
 import time
 
+import git
 import pytest
 import requests
 import salt.loader
 from pytestshellutils.utils import ports
 
-from tests.support.gitrepos import formula_entry, make_deploy_kit
+from tests.support.gitrepos import commit, formula_entry, make_deploy_kit
 
 FIXTURES = pathlib.Path(__file__).parents[2] / "fixtures" / "gerrit"
 REACTOR = pathlib.Path(__file__).parents[3] / "reactor"
@@ -153,6 +154,21 @@ def running(gerrit_master):
 
 def recorded(name):
     return json.loads((FIXTURES / name).read_text())
+
+
+def candidate_event(formula, change=12345, patchset=3):
+    """patchset-created for a real commit kept only under refs/changes (as Gerrit does)."""
+    repo = git.Repo(formula)
+    head = repo.head.commit.hexsha
+    sha = commit(formula, {"openstack/nova.sls": f"# change {change}/{patchset}\n"}, "nova: cpu_allocation_ratio",
+                 timestamp=1_700_000_200)
+    ref = f"refs/changes/{change % 100:02d}/{change}/{patchset}"
+    repo.git.update_ref(ref, sha)
+    repo.git.reset("--hard", head)
+    event = recorded("patchset-created.json")
+    event["change"]["number"], event["patchSet"]["number"] = change, patchset
+    event["patchSet"].update(revision=sha, ref=ref)
+    return event
 
 
 def post_hook(master, body, path=f"gerrit/{SECRET}", headers=None):

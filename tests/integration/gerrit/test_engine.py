@@ -6,6 +6,9 @@ import time
 
 import pytest
 
+from releasetrain import config as rt_config
+from releasetrain.pipeline import Pipeline
+
 from tests.functional.gerrit.gerrit_ssh import GerritSSH
 
 FIXTURES = pathlib.Path(__file__).parents[2] / "fixtures" / "gerrit"
@@ -42,3 +45,6 @@ def test_engine_fires_each_stream_event_once_on_the_master_bus(make_master, even
     assert [e.tag for e in events] == ["releasetrain/gerrit/patchset-created", "releasetrain/gerrit/change-merged"]
     assert events[1].data["new_rev"] == "863b64002f2a9922deba69407804a44703c996e0"
     assert len(server.commands) >= 2
+    rejected = Pipeline(rt_config.load(master.config), orchestrate=None).rejected()
+    assert [(r["source"], r["type"]) for r in rejected] == [("stream", "patchset-created")]
+    assert "is not a 40-hex commit SHA" in rejected[0]["reason"]

@@ -11,25 +11,11 @@ import yaml
 from releasetrain import config as rt_config
 from releasetrain.pipeline import Pipeline
 
-from tests.integration.gerrit.conftest import PROJECT, SECRET, basic, post_hook, recorded, runner_returns
+from tests.integration.gerrit.conftest import (PROJECT, SECRET, basic, candidate_event, post_hook, recorded,
+                                               runner_returns)
 from tests.support.gitrepos import commit
 
 pytestmark = pytest.mark.slow
-
-
-def candidate_event(formula, change=12345, patchset=3):
-    """patchset-created for a real commit kept only under refs/changes (as Gerrit does)."""
-    repo = git.Repo(formula)
-    head = repo.head.commit.hexsha
-    sha = commit(formula, {"openstack/nova.sls": f"# change {change}/{patchset}\n"}, "nova: cpu_allocation_ratio",
-                 timestamp=1_700_000_200)
-    ref = f"refs/changes/{change % 100:02d}/{change}/{patchset}"
-    repo.git.update_ref(ref, sha)
-    repo.git.reset("--hard", head)
-    event = recorded("patchset-created.json")
-    event["change"]["number"], event["patchSet"]["number"] = change, patchset
-    event["patchSet"].update(revision=sha, ref=ref)
-    return event
 
 
 def merged_event(formula, change, created):
@@ -65,6 +51,11 @@ def test_forged_secretless_unknown_and_malformed_hooks_never_reach_the_pipeline(
     assert not runner_returns(master, "pipeline.on_event", start, 1, timeout=0)
     assert gerrit_rest.reviews == []
     assert not (rt_paths["store"] / "pipeline" / "runs.jsonl").exists()
+    shown = master.salt_run_cli().run("pipeline.status")
+    assert sorted((r["source"], r["result"]) for r in shown.data["rejected"]) == sorted(
+        ("hook", r["return"]["result"]) for r in returns), shown.stdout
+    assert sum(r["reason"] == "wrong or missing secret" for r in shown.data["rejected"]) == 4
+    assert SECRET[:8] not in shown.stdout and SECRET[:8] not in (rt_paths["store"] / "pipeline" / "rejected.jsonl").read_text()
 
 
 def test_with_secret_header_set_only_the_header_carries_the_secret(running, gerrit_rest, formula_repos):

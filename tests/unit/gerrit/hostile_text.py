@@ -18,18 +18,28 @@ PIECES = (
 )
 
 
-def hostile_strings(seed, count):
-    """``count`` strings; together they hold every piece of PIECES."""
+SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def hostile_strings(seed, count, surrogates=True):
+    """``count`` strings; together they hold every piece of PIECES (but lone surrogates, unless ``surrogates``)."""
     rng = random.Random(seed)
-    pieces = list(PIECES)
+    pieces = [piece for piece in PIECES if surrogates or not SURROGATE.search(piece)]
     rng.shuffle(pieces)
     strings = []
     for index in range(count):
-        own = pieces[index::count] + rng.sample(PIECES, 3)
-        own += [chr(rng.randrange(0x110000)) for _ in range(rng.randrange(1, 6))]
+        own = pieces[index::count] + rng.sample(pieces, 3)
+        own += [_code_point(rng, surrogates) for _ in range(rng.randrange(1, 6))]
         rng.shuffle(own)
         strings.append(_no_surrogate_pairs("".join(own)))
     return strings
+
+
+def _code_point(rng, surrogates):
+    while True:
+        char = chr(rng.randrange(0x110000))
+        if surrogates or not SURROGATE.match(char):
+            return char
 
 
 def _no_surrogate_pairs(text):
@@ -42,7 +52,7 @@ def hook_body(payload, raw_utf8):
     if not raw_utf8:
         return json.dumps(payload).encode("ascii")
     text = json.dumps(payload, ensure_ascii=False)
-    return re.sub("[\ud800-\udfff]", lambda m: f"\\u{ord(m.group()):04x}", text).encode("utf-8")
+    return SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text).encode("utf-8")
 
 
 # Fields normalise() validates (names, numbers, SHAs, refs, labels): hostile text there is rejected.
