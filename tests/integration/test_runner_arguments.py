@@ -10,6 +10,7 @@ handling (``load_args_and_kwargs``, ``SyncClientMixin.low``) in a fraction of th
 """
 
 import inspect
+import json
 import os
 import subprocess
 import sys
@@ -20,6 +21,9 @@ import salt.config
 import salt.minion
 import salt.runner
 import salt.utils.args
+import yaml
+
+from releasetrain.lab import topology
 
 
 SALT_RUN = os.path.join(os.path.dirname(sys.executable), "salt-run")
@@ -176,6 +180,22 @@ def test_lab_down_takes_the_topology_lab_up_took(runners, lab_master, tmp_path):
     bad.write_text("name: Bad Name\n")
     assert call(runners, "lab.down", topology=str(bad))["error"].startswith(f"{bad}: name must be")
     assert not os.path.exists(lab_master.config["releasetrain"]["lab"]["state_dir"])
+
+
+def test_lab_down_with_a_topology_leaves_another_lab_alone(runners, lab_master):
+    """The state dir says another lab is up (a state.json as lab.up writes it): lab.down
+    topology=<the default> refuses in one line and the state stays."""
+    state_dir = lab_master.config["releasetrain"]["lab"]["state_dir"]
+    other = yaml.safe_load(open(topology.default_path(), encoding="utf-8"))
+    other["name"] = "elsewhere-test"
+    os.makedirs(state_dir)
+    state = os.path.join(state_dir, "state.json")
+    with open(state, "w", encoding="utf-8") as handle:
+        json.dump({"topology": other, "source": "elsewhere.yml", "accepted": {}}, handle)
+    result = call(runners, "lab.down", topology=topology.default_path())
+    assert result["error"] == (f"the lab up in {state_dir} is 'elsewhere-test', not 'region-minimal' of "
+                               f"{topology.default_path()}; left as it is (run lab.down without topology= to remove it)")
+    assert os.path.exists(state)
 
 
 def test_salt_internal_keywords_are_not_unknown_arguments(runners):
