@@ -146,6 +146,11 @@ def runner_name(func):
     return f"{module}.{known.get('__func_alias__', {}).get(name, name)}"
 
 
+def _as_typed(key):
+    """An argument name as typed when it is a plain name; quoted, escapes and all, when it is not."""
+    return key if key.isidentifier() else repr(key)
+
+
 def _bind(name, func, args, kwargs):
     """``args`` and ``kwargs`` bound to ``func``'s parameters and checked, or ArgumentError naming what is wrong.
 
@@ -161,7 +166,7 @@ def _bind(name, func, args, kwargs):
     unknown = [key for key in kwargs if key not in named and not takes_any]
     if unknown:
         raise ArgumentError(f"{name}: unknown argument{'s' * (len(unknown) > 1)} "
-                            f"{', '.join(key + '=' for key in unknown)} ({takes})")
+                            f"{', '.join(_as_typed(key) + '=' for key in unknown)} ({takes})")
     if len(args) > len(named):
         extra = ", ".join(repr(arg) for arg in args[len(named):])
         raise ArgumentError(f"{name}: too many arguments: {extra} ({takes})")

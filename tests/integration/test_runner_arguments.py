@@ -153,6 +153,7 @@ BAD_VALUES = [
     (("release.status",), {"limit": True}, "release.status: limit must be a positive integer, not True"),
     (("release.show", 10), {}, "release.show: release must be text, but salt-run read it as the int 10; "),
     (("release.show", "a\nb"), {}, "release.show: release must be one line of printable text, not 'a\\nb'"),
+    (("release.show", "a"), {"\x1b[2J": "x"}, "release.show: unknown argument '\\x1b[2J'= (it takes release)"),
     (("release.show", "a", "b"), {}, "release.show: too many arguments: 'b' (it takes release)"),
     (("release.show", "a"), {"release": "b"}, "release.show: release given twice, as an argument and as release="),
     (("release.diff", "r1", 2.5), {}, "release.diff: new must be text, but salt-run read it as the float 2.5; "),
