@@ -10,6 +10,7 @@ import logging
 
 from releasetrain import gerrit, saltglue
 from releasetrain import pipeline as rt_pipeline
+from releasetrain.saltglue import positive_int, runner
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,7 @@ def _pipeline(emit):
     return rt_pipeline.Pipeline(saltglue.load_config(__opts__), _orchestrate(emit), emit=emit)
 
 
+@runner
 def handle_hook(tag, data):
     """
     Check, normalise and forward a Gerrit webhook that salt-api fired as
@@ -90,7 +92,7 @@ def handle_hook(tag, data):
             emit(event["type"], event)
         return {"result": "forwarded", "type": event["type"], "key": event["key"]}
 
-    return saltglue.run(__context__, _recording_failures, "hook", _handle)
+    return _recording_failures("hook", _handle)
 
 
 def _hook_body(hook):
@@ -123,6 +125,7 @@ def _recording_failures(source, func):
         raise
 
 
+@runner
 def on_event(event):
     """
     Run the pipeline for a normalised, signed Gerrit event (``releasetrain/gerrit/<type>``):
@@ -140,10 +143,11 @@ def on_event(event):
         with saltglue.MasterEvents(__opts__, "releasetrain/pipeline") as emit:
             return _pipeline(emit).on_event(event if isinstance(event, dict) else {})
 
-    return saltglue.run(__context__, _recording_failures, "event", _on_event)
+    return _recording_failures("event", _on_event)
 
 
-def status(limit=20):
+@runner
+def status(limit: positive_int = 20):
     """
     Recent pipeline runs (event, change, release, environments, result, step
     durations), merges queued for the train and releases awaiting approval.
@@ -155,4 +159,4 @@ def status(limit=20):
         salt-run pipeline.status
         salt-run pipeline.status limit=50
     """
-    return saltglue.run(__context__, lambda: _pipeline(lambda tag, data: None).status(limit=int(limit)))
+    return _pipeline(lambda tag, data: None).status(limit=limit)

@@ -27,7 +27,7 @@ from releasetrain.lab import topology
 
 
 SALT_RUN = os.path.join(os.path.dirname(sys.executable), "salt-run")
-OUR_MODULES = ("release", "lab", "deploy")
+OUR_MODULES = ("release", "lab", "deploy", "pipeline")
 
 
 def salt_run(master, *args):
