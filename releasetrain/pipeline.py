@@ -31,6 +31,7 @@ import logging
 import os
 import time
 import uuid
+from collections.abc import Mapping
 
 import git
 import yaml
@@ -69,8 +70,12 @@ def env_lock(config, env, timeout=None):
 
 def pipeline_settings(config):
     section = (config.raw or {}).get("pipeline") or {}
+    if not isinstance(section, Mapping):
+        raise ReleaseTrainError("releasetrain:pipeline must be a mapping, e.g. {deploy_kit: /srv/deploy-kit}")
     merged = {**DEFAULTS, **section}
     for key in ("deploy", "candidate"):
+        if not isinstance(section.get(key) or {}, Mapping):
+            raise ReleaseTrainError(f"releasetrain:pipeline:{key} must be a mapping, e.g. {{orchestrate: deploy.region}}")
         merged[key] = {**DEFAULTS[key], **(section.get(key) or {})}
     return merged
 

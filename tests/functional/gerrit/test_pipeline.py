@@ -106,3 +106,10 @@ def test_comments_without_the_approval_vote_do_nothing(world):
     assert world["pipeline"].on_event(no_vote)["result"] == "ignored"
     nothing_waiting = signed(world, "comment-added.json")
     assert "no release awaiting approval" in world["pipeline"].on_event(nothing_waiting)["reason"]
+
+
+@pytest.mark.parametrize("section", [["deploy_kit"], "text", {"deploy": ["deploy.region"]}, {"candidate": "volatile"}])
+def test_a_pipeline_section_of_the_wrong_shape_is_one_line(tmp_path, section):
+    config = rt_config.load({"releasetrain": {"store": str(tmp_path), "pipeline": section}})
+    with pytest.raises(pipeline_mod.ReleaseTrainError, match=r"^releasetrain:pipeline(:\w+)? must be a mapping"):
+        pipeline_mod.pipeline_settings(config)
