@@ -16,7 +16,9 @@ new one, never a half-written one, even when a publish is killed mid-way.
 """
 
 import ctypes
+import contextlib
 import datetime
+import errno
 import hashlib
 import json
 import os
@@ -86,15 +88,67 @@ def _pins(metadata):
     return [{key: repo.get(key) for key in keys} for repo in metadata.get("repos") or []]
 
 
+def _libc():
+    return ctypes.CDLL(None, use_errno=True)
+
+
 def _syncfs(path):
     """Flush the store's filesystem before a switch, so a crash cannot expose an empty tree."""
     fd = os.open(path, os.O_RDONLY)
     try:
-        libc = ctypes.CDLL(None, use_errno=True)
+        libc = _libc()
         if getattr(libc, "syncfs", None) is None or libc.syncfs(fd) != 0:
             os.sync()
     finally:
         os.close(fd)
+
+
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
+
+
+def _exchange(one, other):
+    """Swap two paths in one step (renameat2's RENAME_EXCHANGE); False where the C library or filesystem cannot."""
+    renameat2 = getattr(_libc(), "renameat2", None)
+    if renameat2 is None:
+        return False
+    if renameat2(_AT_FDCWD, os.fsencode(one), _AT_FDCWD, os.fsencode(other), _RENAME_EXCHANGE) == 0:
+        return True
+    error = ctypes.get_errno()
+    if error in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False
+    raise OSError(error, os.strerror(error), other)
+
+
+def _aside(path):
+    """A name beside ``path`` that is never served and that collection removes once this run is gone."""
+    return os.path.join(os.path.dirname(path), f".trash-{os.path.basename(path)}-{os.getpid()}")
+
+
+def _install(unpacked, tree):
+    """Give the complete ``unpacked`` folder the name ``tree``; return where a tree that held the name went.
+
+    An incomplete tree under that name (a killed run's, or one from before completion markers) may
+    be the one served: it is swapped out in one step, so the environment's link never dangles
+    (two renames where the filesystem cannot swap).
+    """
+    if not os.path.lexists(tree):
+        os.rename(unpacked, tree)
+        return None
+    if _exchange(unpacked, tree):
+        return unpacked
+    aside = _aside(tree)
+    _remove(aside)
+    os.rename(tree, aside)
+    os.rename(unpacked, tree)
+    return aside
+
+
+def _remove(path):
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path, ignore_errors=True)
+    elif os.path.lexists(path):
+        os.unlink(path)
 
 
 def _read_release_yml(release, path):
@@ -522,23 +576,60 @@ class Store:
         if current and (not stack or stack[-1] != current):
             self._append_history({"action": "recover", "release": current, "env": env, "by": by})
 
+    def _trees(self, env):
+        return os.path.join(self.root, "trees", env)
+
+    def _marker(self, env, release):
+        """Written last, once ``trees/<env>/<release>`` is complete and on disk: the kit's sha256."""
+        return os.path.join(self.root, "complete", env, release)
+
+    def _is_complete(self, env, release, sha256):
+        tree = os.path.join(self._trees(env), release)
+        if not os.path.isdir(tree) or os.path.islink(tree):
+            return False
+        try:
+            with open(self._marker(env, release), encoding="ascii") as handle:
+                return handle.read().strip() == sha256
+        except (OSError, ValueError):
+            return False
+
+    def _mark_complete(self, env, release, sha256):
+        marker = self._marker(env, release)
+        os.makedirs(os.path.dirname(marker), exist_ok=True)
+        with open(marker, "w", encoding="ascii") as handle:  # cut short by a kill, it matches no sha256
+            handle.write(sha256 + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        _fsync_dir(os.path.dirname(marker))
+
+    def _unmark(self, env, release):
+        marker = self._marker(env, release)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(marker)
+            _fsync_dir(os.path.dirname(marker))
+
     def _unpack(self, release, env, tarball, metadata):
-        trees = os.path.join(self.root, "trees", env)
+        """The complete tree of ``release`` in ``env``: reused only when its marker holds this kit's sha256."""
+        trees = self._trees(env)
         tree = os.path.join(trees, release)
-        if os.path.isdir(tree):
-            return tree  # complete: a tree only gets its final name once fully written
+        if self._is_complete(env, release, metadata["sha256"]):
+            return tree
+        self._unmark(env, release)
         os.makedirs(trees, exist_ok=True)
         tmp = os.path.join(trees, f".tmp-{release}-{os.getpid()}")
-        shutil.rmtree(tmp, ignore_errors=True)
+        _remove(tmp)
         try:
             _extract(release, tarball, _link_roots(metadata), tmp)
             _stamp_tree(tmp)
             _syncfs(tmp)
+            replaced = _install(tmp, tree)
         except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
+            _remove(tmp)
             raise
-        os.rename(tmp, tree)
         _fsync_dir(trees)
+        self._mark_complete(env, release, metadata["sha256"])
+        if replaced:
+            _remove(replaced)
         return tree
 
     def _switch(self, env, tree):
@@ -560,16 +651,11 @@ class Store:
 
     def _collect_garbage(self, env):
         """Drop leftovers of killed runs and trees beyond ``keep_trees`` (never the current one)."""
-        trees = os.path.join(self.root, "trees", env)
-        envs = os.path.join(self.root, "envs")
-        for folder in (trees, envs, self.releases_dir):
+        trees = self._trees(env)
+        for folder in (trees, os.path.join(self.root, "envs"), self.releases_dir):
             for name in os.listdir(folder) if os.path.isdir(folder) else []:
-                if name.startswith(".tmp-") and _owner_is_gone(name):
-                    path = os.path.join(folder, name)
-                    if os.path.isdir(path) and not os.path.islink(path):
-                        shutil.rmtree(path, ignore_errors=True)
-                    else:
-                        os.unlink(path)
+                if name.startswith((".tmp-", ".trash-")) and _owner_is_gone(name):
+                    _remove(os.path.join(folder, name))
         current = self.current(env)
         recent = []
         for release in reversed(self._stack(env)):
@@ -578,4 +664,14 @@ class Store:
         keep = set(recent[: max(self.config.keep_trees, 1)]) | {current}
         for name in os.listdir(trees):
             if name not in keep and not name.startswith("."):
-                shutil.rmtree(os.path.join(trees, name), ignore_errors=True)
+                self._remove_tree(env, name)
+
+    def _remove_tree(self, env, name):
+        """Unmark a tree, then take it out of its name, then delete it: a kill at any point leaves no tree to reuse."""
+        self._unmark(env, name)
+        tree = os.path.join(self._trees(env), name)
+        aside = _aside(tree)
+        _remove(aside)
+        os.rename(tree, aside)
+        _fsync_dir(os.path.dirname(tree))
+        _remove(aside)

@@ -1,12 +1,14 @@
 """The store under SIGKILL and concurrent runs, through real salt-run processes."""
 
 import os
+import random
 import signal
 import subprocess
 import sys
 import tarfile
 import time
 
+import git
 import pytest
 
 from releasetrain import config as rt_config, packaging
@@ -17,12 +19,31 @@ FILES = 3000
 
 
 @pytest.fixture
+def master(make_master):
+    """Keeps one tree per environment: every publish that switches also collects the tree before it."""
+    return make_master(releasetrain={"keep_trees": 1})
+
+
+def big_repo(repo, files):
+    """Commit ``files`` in one ``git add`` (one git process per file takes most of a minute)."""
+    for path, text in files.items():
+        os.makedirs(os.path.dirname(os.path.join(repo, path)), exist_ok=True)
+        with open(os.path.join(repo, path), "w", encoding="utf-8") as handle:
+            handle.write(text)
+    git.Repo.init(repo).git.add("--all")
+    return commit(repo, {}, "big r1")
+
+
+def expected_content(release, index):
+    return "changed: {}\n" if (release, index) == ("r2", 0) else f"id-{index}:\n  test.nop: []\n"
+
+
+@pytest.fixture
 def big_releases(master, rt_paths):
     """Two releases of a repo with thousands of files, so unpacking takes a while."""
     repo = str(rt_paths["work"] / "big")
-    files = {f"states/mod{i // 100:02d}/file{i:04d}.sls": f"id-{i}:\n  test.nop: []\n" for i in range(FILES)}
-    first = commit(repo, files, "big r1")
-    second = commit(repo, {"states/mod00/file0000.sls": "changed: {}\n"}, "big r2")
+    first = big_repo(repo, {f"states/mod{i // 100:02d}/file{i:04d}.sls": expected_content("r1", i) for i in range(FILES)})
+    second = commit(repo, {"states/mod00/file0000.sls": expected_content("r2", 0)}, "big r2")
     config = rt_config.load(master.config)
     for release, sha in (("r1", first), ("r2", second)):
         packaging.package(config, write_manifest(rt_paths["work"] / f"{release}.yml",
@@ -53,6 +74,46 @@ def wait_for_unpacking(store, pid, timeout=60):
             return tmp
         time.sleep(0.01)
     raise AssertionError("the publish never started unpacking")
+
+
+def assert_serves_whole(config, release, env="test"):
+    """Every file of ``release``'s tree is there with its content, and nothing else."""
+    tree = config.env_tree(env)
+    found = sorted(os.path.relpath(os.path.join(root, name), tree) for root, _, files in os.walk(tree) for name in files)
+    assert len(found) == FILES + 1, f"{env} serves {len(found)} files, not {FILES + 1}"
+    for index in range(FILES):
+        with open(os.path.join(tree, f"states/mod{index // 100:02d}/file{index:04d}.sls"), encoding="utf-8") as handle:
+            assert handle.read() == expected_content(release, index), f"file{index:04d} is not {release}'s"
+
+
+def wait_for_collection(store, pid, timeout=60):
+    """The tree the publisher with ``pid`` is collecting, once it is out of its name; None if it finished first."""
+    trees = os.path.join(store, "trees", "test")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        aside = [name for name in os.listdir(trees) if name.startswith(".trash-") and name.endswith(f"-{pid}")]
+        if aside:
+            return os.path.join(trees, aside[0])
+        if os.waitpid(pid, os.WNOHANG) != (0, 0):
+            return None
+        time.sleep(0.001)
+    raise AssertionError("the publish never started collecting")
+
+
+def kill_while_collecting(master, store, release, delay=0.0):
+    """Publish ``release`` and SIGKILL it while it deletes the tree it replaced; True if the kill landed there."""
+    process = salt_run_process(master, "release.publish", release, "env=test")
+    aside = wait_for_collection(store, process.pid)
+    time.sleep(delay)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    return aside is not None and os.path.isdir(aside)
+
+
+def salt_run_ok(master, *args):
+    done = subprocess.run([SALT_RUN, "-c", master.config_dir, *args], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout
+    return done
 
 
 def test_sigkill_during_publish_leaves_the_previous_release_served(master, big_releases, rt_paths):
@@ -87,6 +148,40 @@ def test_sigkill_during_publish_leaves_the_previous_release_served(master, big_r
     assert leftovers == []
     from releasetrain.store import Store
     assert Store(config).status()["environments"]["test"]["release"] == "r2"
+    assert_serves_whole(config, "r2")
+
+    # Killed at random moments while deleting the tree it replaced (keep_trees is 1); then that
+    # release is published again or rolled back to: what is served is always the whole tree.
+    seed = int.from_bytes(os.urandom(4), "big")
+    rng = random.Random(seed)
+    landed = 0
+    served = "r2"
+    for _ in range(3):
+        target, collected = ("r1", "r2") if served == "r2" else ("r2", "r1")
+        landed += kill_while_collecting(master, str(rt_paths["store"]), target, delay=rng.uniform(0, 0.02))
+        assert_serves_whole(config, target)  # the switch comes before the collection
+        back = rng.choice([("release.publish", collected, "env=test"), ("release.rollback", "env=test")])
+        salt_run_ok(master, *back)
+        assert_serves_whole(config, collected)
+        served = collected
+    assert landed, f"no kill landed while a tree was being deleted (seed {seed})"
+
+
+def test_a_publish_killed_while_collecting_leaves_no_tree_to_reuse(master, big_releases, rt_paths):
+    """Trees are deleted in place no more: a kill there once left a partial tree that the next publish served."""
+    config = big_releases
+    salt_run_ok(master, "release.publish", "r1", "env=test")
+    for _ in range(3):
+        if kill_while_collecting(master, str(rt_paths["store"]), "r2"):
+            break
+        salt_run_ok(master, "release.publish", "r1", "env=test")  # the collection finished first: again
+    else:
+        pytest.fail("no kill landed while r1's tree was being deleted")
+    assert_serves_whole(config, "r2")
+    assert not os.path.exists(rt_paths["store"] / "trees" / "test" / "r1")
+    salt_run_ok(master, "release.publish", "r1", "env=test")
+    assert_serves_whole(config, "r1")
+    assert [name for name in os.listdir(rt_paths["store"] / "trees" / "test") if name.startswith(".")] == []
 
 
 def test_concurrent_packaging_never_corrupts_the_store(master, formula_repos, rt_paths):
