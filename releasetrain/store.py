@@ -5,7 +5,8 @@ Layout under ``store``::
     releases/<id>.tar.gz           the deploy-kit
     releases/<id>.tar.gz.sha256    its checksum, sha256sum(1) format
     releases/<id>.yml              release.yml: resolved manifest, subjects, dates, sha256
-    trees/<env>/<id>/              unpacked kits (complete once they have this name)
+    trees/<env>/<id>/              unpacked kits (named once complete; removed by renaming them aside first)
+    complete/<env>/<id>            the kit's sha256, written last: a tree is reused only when it matches
     envs/<env> -> ../trees/<env>/<id>   what saltenv <env>'s file_roots lists
     history.jsonl                  one JSON record per action, append-only
     .lock                          flock held by every change to the store
