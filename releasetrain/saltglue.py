@@ -195,9 +195,12 @@ def _off_the_console():
     Console and log file have the same level by default, so only the handler tells them apart;
     ``get_console_handler`` is in Salt's internal ``salt._logging`` (None when Salt set up no console).
     """
-    import salt._logging
+    try:
+        import salt._logging
 
-    console = salt._logging.get_console_handler()
+        console = salt._logging.get_console_handler()
+    except (ImportError, AttributeError):  # another Salt version: a second copy on stderr is all it costs
+        console = None
     if console is None:
         yield
         return
