@@ -13,6 +13,7 @@ the Python time and no longer tied to a Python version's tarfile; the gzip is
 
 import hashlib
 import io
+import os
 import posixpath
 import tarfile
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ PATH_MAX = 4096  # bytes in a path or a symlink target the kernel takes, its fin
 
 BLOCK = 512
 RECORD = 20 * BLOCK  # tar pads the archive to a multiple of this
+PIECE = deflate.BLOCK  # the most content handed to the gzip writer at once
 _ENCODING, _ERRORS = "utf-8", "surrogateescape"  # what tarfile uses for names
 _GNU_MAGIC = b"ustar  \0"
 _NUL_BLOCK = bytes(BLOCK)
@@ -42,8 +44,33 @@ class Member:
     path: str
     kind: bytes  # tarfile.REGTYPE, SYMTYPE or DIRTYPE
     executable: bool = False
-    data: bytes = b""  # or a memoryview into the archive it was read from
+    data: bytes = b""  # or a memoryview into the archive it was read from, or a FileSlice of it
     target: str = ""
+
+
+class FileSlice:
+    """``size`` bytes at ``offset`` in an open file: a member's content, left on disk until it is written."""
+
+    __slots__ = ("file", "offset", "size")
+
+    def __init__(self, file, offset, size):
+        self.file, self.offset, self.size = file, offset, size
+
+    def __len__(self):
+        return self.size
+
+    def __bytes__(self):
+        return b"".join(self.pieces(self.size or 1))
+
+    def pieces(self, most):
+        """The content in reads of at most ``most`` bytes."""
+        fd, position, end = self.file.fileno(), self.offset, self.offset + self.size
+        while position < end:
+            piece = os.pread(fd, min(most, end - position), position)
+            if not piece:
+                raise OSError(f"{self.file.name}: {end - position} bytes short of a member's end")
+            position += len(piece)
+            yield piece
 
 
 # -- reading git archive ----------------------------------------------------------------
@@ -58,10 +85,29 @@ def members_from_tar(data, pin):
     ordinary tree (pax records other than the commit id, GNU long names, base-256
     numbers, other member types) are left to :func:`members_from_archive`.
     """
-    entries = _scan_git_tar(data)
+    view = memoryview(data)
+    entries = _scan_git_tar(lambda offset, size: data[offset : offset + size], len(data))
     if entries is None:
         return members_from_archive(io.BytesIO(data), pin)
-    view = memoryview(data)
+    return _members(entries, lambda start, size: view[start : start + size], pin)
+
+
+def members_from_spool(spool, pin):
+    """:func:`members_from_tar` for an archive in a file (``git archive``'s output, spooled to disk).
+
+    Only the headers are read; each file's content is a :class:`FileSlice` of ``spool``, which
+    must stay open until the kit is written.
+    """
+    fd = spool.fileno()
+    entries = _scan_git_tar(lambda offset, size: os.pread(fd, size, offset), os.fstat(fd).st_size)
+    if entries is None:
+        spool.seek(0)
+        return members_from_archive(spool, pin)
+    return _members(entries, lambda start, size: FileSlice(spool, start, size), pin)
+
+
+def _members(entries, content, pin):
+    """Kit members from :func:`_scan_git_tar`'s entries; ``content(start, size)`` gives a file's data."""
     members = []
     folders = set()
     join = posixpath.join
@@ -75,18 +121,22 @@ def members_from_tar(data, pin):
         elif kind == tarfile.SYMTYPE:
             members.append(Member(path, tarfile.SYMTYPE, target=link))
         else:
-            members.append(Member(path, tarfile.REGTYPE, executable=bool(mode & 0o100), data=view[start : start + size]))
+            members.append(Member(path, tarfile.REGTYPE, executable=bool(mode & 0o100), data=content(start, size)))
     return members, _empty_folders(members, folders)
 
 
-def _scan_git_tar(data):
-    """The entries of a plain ustar archive as git writes it, or None to let tarfile read it."""
-    if not data:
+def _scan_git_tar(read, end):
+    """The entries of a plain ustar archive as git writes it, or None to let tarfile read it.
+
+    ``read(offset, size)`` gives the archive's bytes there; ``end`` is its length. Only the
+    headers (and git's global record) are read, never a file's content.
+    """
+    if not end:
         raise tarfile.ReadError("empty file")
     entries = []
-    offset, end = 0, len(data)
+    offset = 0
     while offset + BLOCK <= end:
-        header = data[offset : offset + BLOCK]
+        header = read(offset, BLOCK)
         if header == _NUL_BLOCK:
             break
         if header[257:265] != b"ustar\x0000" or header[124] & 0x80:
@@ -100,7 +150,7 @@ def _scan_git_tar(data):
         start = offset + BLOCK
         offset = start + -(-size // BLOCK) * BLOCK
         if kind == tarfile.XGLTYPE:
-            if not _only_comment(data[start : start + size]):
+            if not _only_comment(read(start, size)):
                 return None  # a global record tarfile would apply to the members
             continue
         name = header[0:100].split(b"\0", 1)[0].decode(_ENCODING, _ERRORS)
@@ -140,13 +190,15 @@ def _only_comment(payload):
 
 
 def members_from_archive(stream, pin):
-    """Read a ``git archive`` tar stream into kit members placed under ``pin.path``, with tarfile.
+    """Read a ``git archive`` tar in a seekable ``stream`` into kit members placed under ``pin.path``, with tarfile.
 
-    Returns the members and the folders of the archive that hold nothing.
+    Returns the members and the folders of the archive that hold nothing. File contents are
+    left where they are: slices of a BytesIO's buffer, or :class:`FileSlice` of a real file.
     """
+    content = _content_of(stream)
     members = []
     folders = set()
-    with tarfile.open(fileobj=stream, mode="r|") as archive:
+    with tarfile.open(fileobj=stream, mode="r:") as archive:
         for info in archive:
             if info.name == "pax_global_header" or info.type == tarfile.XGLTYPE:
                 continue
@@ -160,11 +212,19 @@ def members_from_archive(stream, pin):
             if info.issym():
                 members.append(Member(path, tarfile.SYMTYPE, target=info.linkname))
             elif info.isfile():
-                data = archive.extractfile(info).read()
-                members.append(Member(path, tarfile.REGTYPE, executable=bool(info.mode & 0o100), data=data))
+                members.append(Member(path, tarfile.REGTYPE, executable=bool(info.mode & 0o100),
+                                      data=content(info.offset_data, info.size)))
             else:
                 raise ManifestError(f"{path} is neither a file, a folder nor a symlink", pin.name)
     return members, _empty_folders(members, folders)
+
+
+def _content_of(stream):
+    """``content(start, size)`` for a stream: a view of a BytesIO's buffer, else a FileSlice of the file."""
+    if isinstance(stream, io.BytesIO):
+        view = stream.getbuffer()
+        return lambda start, size: view[start : start + size]
+    return lambda start, size: FileSlice(stream, start, size)
 
 
 def _empty_folders(members, folders):
@@ -303,13 +363,14 @@ def tar_blocks(members, mtime, blocks=()):
     for one repo whose members all lie under ``prefix + "/"``, so they come out as one run
     of the sorted order: ``get_members()`` is called (and may wait) only when the writer
     gets there, which lets the caller export repos while the first ones are compressed.
+    A third item, ``done()``, is called once the block's last byte has been taken.
     The prefixes must not nest, and no known member may lie under one. The bytes are the
     same as for ``tar_blocks(members + every block's members, mtime)``.
     """
     mtime_field = _number(int(mtime), 12)
     known = _with_directories(members)
     known_paths = {member.path: member for member in known}
-    prefixes = [prefix for prefix, _ in blocks]
+    prefixes = [block[0] for block in blocks]
     for prefix in prefixes:
         if any(path.startswith(prefix + "/") for path in known_paths) or any(
                 other.startswith(prefix + "/") for other in prefixes) or prefixes.count(prefix) > 1:
@@ -346,6 +407,8 @@ def tar_blocks(members, mtime, blocks=()):
             resolved[item] = ()  # let its data go once written
             for member in sorted(inside, key=lambda entry: entry.path):
                 yield from _member_blocks(member, mtime_field)
+            if len(blocks[item]) > 2:
+                blocks[item][2]()
 
 
 def _member_blocks(member, mtime_field):
@@ -365,9 +428,21 @@ def _member_blocks(member, mtime_field):
         yield _long_name(name, tarfile.GNUTYPE_LONGNAME)
     yield _header(name, mode, size, mtime_field, kind, link)
     if size:
-        yield member.data
+        yield from _pieces(member.data)
         if size % BLOCK:
             yield bytes(BLOCK - size % BLOCK)
+
+
+def _pieces(data):
+    """A member's content in pieces of at most PIECE bytes: the gzip writer never holds a whole large file."""
+    if isinstance(data, FileSlice):
+        yield from data.pieces(PIECE)
+    elif len(data) <= PIECE:
+        yield data
+    else:
+        view = memoryview(data)
+        for start in range(0, len(view), PIECE):
+            yield view[start : start + PIECE]
 
 
 def write_tarball(fileobj, members, mtime, blocks=()):

@@ -109,12 +109,12 @@ class Mirror:
             handle.write(ARCHIVE_ATTRIBUTES)
         os.replace(tmp, path)
 
-    def _git(self, *args, timeout=None, input=None, env=None):
+    def _git(self, *args, timeout=None, input=None, env=None, stdout=subprocess.PIPE):
         executable = git.Git.GIT_PYTHON_GIT_EXECUTABLE or "git"
         return subprocess.run(
             [executable, f"--git-dir={self.path}", *args], input=input,
             stdin=None if input is not None else subprocess.DEVNULL,
-            capture_output=True, env=_git_env(env), timeout=timeout, check=False,
+            stdout=stdout, stderr=subprocess.PIPE, env=_git_env(env), timeout=timeout, check=False,
         )
 
     def _read_commit(self, sha):
@@ -215,11 +215,12 @@ class Mirror:
         commit._deserialize(io.BytesIO(raw))  # GitPython's own parser (what repo.commit() runs), no process
         return {"subject": commit.summary, "date": commit.committed_datetime.isoformat(), "time": commit.committed_date}
 
-    def archive(self, sha, subdir=""):
-        """``git archive`` of the tree at ``sha`` (or of ``subdir`` in it): (exit status, tar bytes, stderr)."""
+    def archive(self, sha, subdir, out):
+        """``git archive`` of the tree at ``sha`` (or of ``subdir`` in it) written to the file ``out``
+        (git writes it there itself: no byte of it passes through Python); returns (exit status, stderr)."""
         treeish = f"{sha}:{subdir}" if subdir else sha
-        process = self._git("archive", "--format=tar", treeish, env=ARCHIVE_ENV)
-        return process.returncode, process.stdout, process.stderr
+        process = self._git("archive", "--format=tar", treeish, env=ARCHIVE_ENV, stdout=out)
+        return process.returncode, process.stderr
 
     def gitlinks(self, sha, subdir=""):
         """Paths of submodules (gitlinks) in the exported tree: they cannot be exported."""

@@ -6,17 +6,24 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import tarfile
+import tempfile
 
 from releasetrain import manifest as manifest_mod
 from releasetrain.errors import ManifestError
-from releasetrain.kit import (METADATA_NAME, PATH_MAX, check_links, check_names, members_from_tar, metadata_member,
+from releasetrain.kit import (METADATA_NAME, PATH_MAX, check_links, check_names, members_from_spool, metadata_member,
                             tree_table, write_tarball)
 from releasetrain.mirror import Mirror
 from releasetrain.store import Store, now
 
 log = logging.getLogger(__name__)
 PARALLEL_REPOS = 4
+#: Archives spooled ahead of the repo being written, at most (each holds an open file and its tree on disk).
+ARCHIVES_AHEAD = 2 * PARALLEL_REPOS
+#: The compressed kit stays in memory up to this size, then goes to an unnamed file in the cache.
+KIT_IN_MEMORY = 4 << 20
+COPY_BUFFER = 1 << 20
 
 
 def _no_events(tag, data):
@@ -36,6 +43,7 @@ def package(config, manifest_path, release=None, by=None, emit=_no_events):
 def build(config, manifest, release=None, by=None, emit=_no_events):
     release = manifest_mod.release_name(release, manifest.source) or manifest.release or derive_release_id(manifest.repos)
     emit("package/start", {"release": release, "repos": [pin.name for pin in manifest.repos]})
+    exports = None
     try:
         workers = max(1, min(PARALLEL_REPOS, len(manifest.repos)))
         with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
@@ -49,39 +57,82 @@ def build(config, manifest, release=None, by=None, emit=_no_events):
     except Exception as err:
         emit("package/failed", {"release": release, "error": str(err)})
         raise
+    finally:
+        if exports is not None:
+            exports.close()  # once the pool is done: no archive is still being written
     emit("package/done", {key: result[key] for key in ("release", "sha256", "tarball", "created")})
     return result
 
 
+class _Export:
+    """One repo's exported tree: its members, whose contents are slices of ``spool`` (its git archive, on disk)."""
+
+    def __init__(self, members, spool):
+        self.members, self.spool, self.files = members, spool, len(members)
+
+    def close(self):
+        """Let the tree go (the spool is an unnamed file: closing it frees its disk space)."""
+        self.members = ()
+        if self.spool is not None:
+            self.spool.close()
+            self.spool = None
+
+
 class _Exports:
     """Per repo, two jobs on one thread pool: fetch (the mirror has the SHA; its commit is read),
-    then ``git archive`` read into members. Every fetch job is queued before any archive job, so
-    the archives of the first repos run while the last ones fetch, and go on while the kit is
-    compressed (which needs every commit's time first: the kit's mtime is the newest)."""
+    then ``git archive`` spooled to an unnamed file in the cache and its headers read into members.
+    Every fetch job is queued before any archive job, so the archives of the first repos run while
+    the last ones fetch, and go on while the kit is compressed (which needs every commit's time
+    first: the kit's mtime is the newest). Archives are queued in the order the kit is written, at
+    most ARCHIVES_AHEAD beyond the repo being written: each holds an open file and its tree on disk
+    until the writer is done with it."""
 
     def __init__(self, pool, config, manifest, release, emit):
         self.pins = list(manifest.repos)
-        self.release, self.emit = release, emit
-        mirrors = {}
+        self.pool, self.release, self.emit = pool, release, emit
+        self.spool_dir = spool_dir(config)
+        self.room = path_room(config, release)
+        self.mirrors = {}
         for pin in self.pins:
-            mirrors.setdefault(pin.url, Mirror(config.cache, pin.fetch_url or pin.url, config.lock_timeout))
-        self.fetches = [pool.submit(_fetch, mirrors[pin.url], pin) for pin in self.pins]
+            self.mirrors.setdefault(pin.url, Mirror(config.cache, pin.fetch_url or pin.url, config.lock_timeout))
+        self.fetches = [pool.submit(_fetch, self.mirrors[pin.url], pin) for pin in self.pins]
+        self.order = sorted(range(len(self.pins)), key=lambda i: self.pins[i].path + "/")  # the order they are written
+        self.position = {index: position for position, index in enumerate(self.order)}
         self.archives = [None] * len(self.pins)
-        room = path_room(config, release)
-        for index in sorted(range(len(self.pins)), key=lambda i: self.pins[i].path + "/"):  # the order they are written
-            pin = self.pins[index]
-            self.archives[index] = pool.submit(_archive, mirrors[pin.url], pin, self.fetches[index], room)
+        self.queued = 0  # archives queued so far, in written order
+        self.draining = False  # a repo failed: the archives left only tell which failed first
         self.reported = 0  # repos whose package/repo event went out (in manifest order)
         self.tables = [None] * len(self.pins)  # per repo, its symlinks and other paths (see kit.tree_table)
+        self._queue(ARCHIVES_AHEAD)
+
+    def _queue(self, up_to):
+        """Queue the archives of the repos before position ``up_to`` of the written order."""
+        while self.queued < min(up_to, len(self.order)):
+            index = self.order[self.queued]
+            self.archives[index] = self.pool.submit(self._archive, index)
+            self.queued += 1
+
+    def _archive(self, index):
+        pin = self.pins[index]
+        self.fetches[index].result()  # raises the fetch's error: this repo failed there
+        export = _export(self.mirrors[pin.url], pin, self.room, self.spool_dir)
+        if self.draining:
+            export.close()
+        return export
 
     def members(self, index):
         """The members of one repo; on any failure, the first failing repo's error, as a serial run gives."""
+        self._queue(self.position[index] + 1 + ARCHIVES_AHEAD)
         if self.archives[index].exception() is not None:
             self.fail()
         self.report()
-        members = self.archives[index].result()
+        members = self.archives[index].result().members
         self.tables[index] = tree_table(members)
         return members
+
+    def written(self, index):
+        """The writer is done with this repo's members: let them and their spool go."""
+        self.archives[index].result().close()
 
     def check_links(self):
         """Every symlink of the kit, resolved with all the others (once every repo's members are known)."""
@@ -92,20 +143,29 @@ class _Exports:
         while self.reported < len(self.pins):
             index = self.reported
             job = self.archives[index]
-            if not (wait or job.done()) or job.exception() is not None:
+            if job is None or not (wait or job.done()) or job.exception() is not None:
                 return
-            pin, members = self.pins[index], job.result()
+            pin, files = self.pins[index], job.result().files
             fetched, info = self.fetches[index].result()
             log.info("release %s: repo %s at %s (%s)%s", self.release, pin.name, pin.sha[:12], info["subject"],
                      ", fetched" if fetched else "")
             self.emit("package/repo", {"release": self.release, "repo": pin.name, "sha": pin.sha, "fetched": fetched,
-                                       "files": len(members)})
+                                       "files": files})
             self.reported += 1
 
     def fail(self):
+        self.draining = True
+        self._queue(len(self.order))
         concurrent.futures.wait(self.archives)
+        self.close()
         self.report(wait=True)  # the repos before the failing one
         raise self.archives[self.reported].exception()
+
+    def close(self):
+        """Close every spool still open (after a failure, or once the kit is written)."""
+        for job in self.archives:
+            if job is not None and job.done() and job.exception() is None:
+                job.result().close()
 
 
 def _fetch_all(exports):
@@ -121,6 +181,13 @@ def _fetch(mirror, pin):
     return fetched, mirror.commit_info(pin.sha)
 
 
+def spool_dir(config):
+    """Where archives and large kits wait, as unnamed files: the cache, which holds the mirrors already."""
+    folder = os.path.join(config.cache, "tmp")
+    os.makedirs(folder, exist_ok=True)
+    return folder
+
+
 def path_room(config, release):
     """The bytes a path in the kit may have: PATH_MAX, less its final NUL and the deepest folder
     a publish unpacks the kit in (``<store>/trees/<env>/.tmp-<release>-<pid>/``, with room to spare
@@ -130,18 +197,22 @@ def path_room(config, release):
     return PATH_MAX - 1 - len(os.fsencode(deepest))
 
 
-def _archive(mirror, pin, fetch, room):
-    fetch.result()  # raises the fetch's error: this repo failed there
-    return _export(mirror, pin, room)
+def _export(mirror, pin, room, spools):
+    """``git archive`` of the pinned tree into an unnamed file in ``spools``, its headers read into kit members."""
+    spool = tempfile.TemporaryFile(dir=spools, prefix="archive-")
+    try:
+        return _Export(_read_export(mirror, pin, room, spool), spool)
+    except BaseException:
+        spool.close()
+        raise
 
 
-def _export(mirror, pin, room):
-    """``git archive`` of the pinned tree, read into kit members."""
-    status, data, stderr = mirror.archive(pin.sha, pin.subdir)
+def _read_export(mirror, pin, room, spool):
+    status, stderr = mirror.archive(pin.sha, pin.subdir, spool)
     members, empty_dirs = None, []
     if status == 0:
         try:
-            members, empty_dirs = members_from_tar(data, pin)
+            members, empty_dirs = members_from_spool(spool, pin)
         except tarfile.ReadError:
             pass  # git wrote nothing: the tree-ish is not a folder
     if members is None:
@@ -173,36 +244,38 @@ def _write(config, release, exports, fetched, by):
     mtime = max(info["time"] for _, info in fetched)
     metadata_file = metadata_member({"release": release, "repos": repos})
     if _apart(pins):
-        # each repo is one run of the sorted kit: write it as soon as it is there
+        # each repo is one run of the sorted kit: write it as soon as it is there, then let it go
         members = [metadata_file]
-        blocks = [(pin.path, functools.partial(exports.members, index)) for index, pin in enumerate(pins)]
+        blocks = [(pin.path, functools.partial(exports.members, index), functools.partial(exports.written, index))
+                  for index, pin in enumerate(pins)]
     else:
         members = [member for index in range(len(pins)) for member in exports.members(index)] + [metadata_file]
         blocks = []
-    chunks = _Chunks()
-    sha256 = write_tarball(chunks, members, mtime, blocks)
-    exports.report(wait=True)
-    exports.check_links()  # before any byte of the kit is in the store
-    # the store sees nothing until the kit is complete: written once under a temporary name, then renamed
-    tmp = store.tmp_tarball_path(release)
-    try:
-        with open(tmp, "wb") as handle:
-            handle.writelines(chunks.parts)
-            handle.flush()
-            os.fsync(handle.fileno())
-        tarball = store.tarball_path(release)
-        metadata = {
-            "release": release,
-            "tarball": os.path.basename(tarball),
-            "sha256": sha256,
-            "packaged_at": now(),
-            "packaged_by": by,
-            "repos": repos,
-        }
-        stored, created = store.add_release(release, tmp, metadata)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with tempfile.SpooledTemporaryFile(KIT_IN_MEMORY, dir=exports.spool_dir, prefix="kit-") as kit:
+        sha256 = write_tarball(kit, members, mtime, blocks)
+        exports.report(wait=True)
+        exports.check_links()  # before any byte of the kit is in the store
+        # the store sees nothing until the kit is complete: written once under a temporary name, then renamed
+        tmp = store.tmp_tarball_path(release)
+        try:
+            with open(tmp, "wb") as handle:
+                kit.seek(0)
+                shutil.copyfileobj(kit, handle, COPY_BUFFER)
+                handle.flush()
+                os.fsync(handle.fileno())
+            tarball = store.tarball_path(release)
+            metadata = {
+                "release": release,
+                "tarball": os.path.basename(tarball),
+                "sha256": sha256,
+                "packaged_at": now(),
+                "packaged_by": by,
+                "repos": repos,
+            }
+            stored, created = store.add_release(release, tmp, metadata)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
     return {"release": release, "tarball": tarball, "sha256": stored["sha256"], "created": created,
             "release_yml": store.release_yml_path(release), "repos": stored["repos"]}
 
@@ -212,13 +285,3 @@ def _apart(pins):
     paths = [pin.path for pin in pins]
     return "." not in paths and len(set(paths)) == len(paths) and not any(
         path.startswith(other + "/") for path in paths for other in paths)
-
-
-class _Chunks:
-    """The compressed kit in memory (a few MB; the trees it holds are in memory already)."""
-
-    def __init__(self):
-        self.parts = []
-
-    def write(self, data):
-        self.parts.append(bytes(data))

@@ -264,3 +264,26 @@ def test_reading_keeps_symlinks_for_the_kit_wide_check():
     assert tree_table(members) == ({"states/f/evil": "../../../etc/passwd"}, [])
     with pytest.raises(ManifestError, match="points outside the kit"):
         check_links([(PIN, *tree_table(members))])
+
+
+# -- reading git archive from a spool file: headers only, contents left on disk ------------------
+
+
+@pytest.mark.parametrize("long_names", [False, True])
+def test_reading_a_spooled_archive_gives_the_same_members_and_kit_bytes(tmp_path, long_names):
+    from releasetrain.kit import FileSlice, members_from_spool
+    entries = ENTRIES + [("big.bin", tarfile.REGTYPE, 0o664, bytes(range(256)) * 5000)]
+    if long_names:
+        entries.append(("d" * 120 + "/" + "f" * 150 + ".sls", tarfile.REGTYPE, 0o664, b"long\n"))
+    data = git_like_tar(entries, long_names=long_names)
+    with open(tmp_path / "spool.tar", "w+b") as spool:
+        spool.write(data)
+        spool.flush()
+        members, empty = members_from_spool(spool, PIN)
+        assert all(isinstance(m.data, FileSlice) for m in members if m.kind == tarfile.REGTYPE)
+        assert summary((members, empty)) == summary(members_from_tar(data, PIN))
+        done = []
+        streamed = io.BytesIO()
+        write_tarball(streamed, [], 1_700_000_000, [("states/f", lambda: members, lambda: done.append(1))])
+        assert done == [1]
+    assert streamed.getvalue() == build(members_from_tar(data, PIN)[0])[0]
