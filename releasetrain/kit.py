@@ -237,11 +237,21 @@ def _empty_folders(members, folders):
     return sorted(folders - filled)
 
 
+def unprintable(text):
+    """True if ``text`` holds a control character, DEL, or bytes that are not UTF-8 (read as surrogate
+    escapes): no name or symlink target in a kit may, on package as on publish."""
+    return any(ord(char) < 32 or ord(char) == 127 or 0xD800 <= ord(char) <= 0xDFFF for char in text)
+
+
 def check_names(members, pin, room=PATH_MAX - 1):
-    """Refuse a member that publishing could not create: a file name over NAME_MAX bytes, a path
+    """Refuse a member that publishing could not create or would refuse: a name or symlink target
+    with control characters or bytes that are not UTF-8, a file name over NAME_MAX bytes, a path
     over ``room`` bytes (what PATH_MAX leaves under the folder the kit is unpacked in), a symlink
     target of PATH_MAX bytes or more. Raises a ManifestError naming the repo and the path."""
     for member in members:
+        if unprintable(member.path) or unprintable(member.target):
+            raise ManifestError(f"{_shown(ascii(member.path)[1:-1])}: control characters or bytes that are not UTF-8 in "
+                                "its name or symlink target", pin.name)
         name = member.path.encode(_ENCODING, _ERRORS)
         too_long = next((part for part in name.split(b"/") if len(part) > NAME_MAX), None)
         if too_long is not None:

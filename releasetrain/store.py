@@ -34,7 +34,7 @@ import yaml
 
 from releasetrain import links
 from releasetrain.errors import StoreError
-from releasetrain.kit import METADATA_NAME
+from releasetrain.kit import METADATA_NAME, unprintable
 from releasetrain.locking import file_lock
 from releasetrain.manifest import RELEASE_RE
 
@@ -220,7 +220,7 @@ def _member_path(member):
         kind = _SPECIAL_MEMBERS.get(member.type, f"of tar type {member.type!r}")
         return None, f"{kind}, not a file, folder or symlink"
     name = member.name
-    if _unprintable(name) or (member.issym() and _unprintable(member.linkname)):
+    if unprintable(name) or (member.issym() and unprintable(member.linkname)):
         return None, "control characters or bytes that are not UTF-8 in its name or target"
     if not name:
         return None, "no name"
@@ -243,10 +243,6 @@ def _under_a_file(path, files):
             return f"under {parent!r}, which is a file"
         parent = posixpath.dirname(parent)
     return None
-
-
-def _unprintable(text):
-    return any(ord(char) < 32 or ord(char) == 127 or 0xD800 <= ord(char) <= 0xDFFF for char in text)
 
 
 def _refused(release, name, problem):

@@ -52,6 +52,13 @@ CASES = {
     "a path longer than PATH_MAX": ({DEEP: ("100644", b"x\n")}, "the path has 4281 bytes, more than the"),
     "a symlink target of PATH_MAX": ({"link": ("120000", b"t/" * (PATH_MAX // 2))},
                                      f"symlink states/x/link: its target has {PATH_MAX} bytes"),
+    # what publish refuses in a kit's listing is refused here first
+    "a newline in a name": ({"a\nb.sls": ("100644", b"x\n")}, "control characters or bytes that are not UTF-8"),
+    "an escape in a folder name": ({"d\x1b[2J/f.sls": ("100644", b"x\n")}, "control characters"),
+    "DEL in a name": ({"a\x7f.sls": ("100644", b"x\n")}, "control characters"),
+    "bytes that are not UTF-8": ({b"caf\xe9.sls".decode("utf-8", "surrogateescape"): ("100644", b"x\n")},
+                                 "not UTF-8"),
+    "a control character in a symlink target": ({"link": ("120000", b"a\tb")}, "control characters"),
 }
 
 
