@@ -9,7 +9,7 @@ import pytest
 
 from releasetrain import config as rt_config, gerrit, pipeline as pipeline_mod
 from releasetrain.pipeline import Pipeline
-from tests.integration.gerrit.conftest import GerritStandIn
+from tests.support.gerrit import GerritStandIn
 from tests.support.gitrepos import commit, formula_entry, make_deploy_kit
 
 FIXTURES = pathlib.Path(__file__).parents[2] / "fixtures" / "gerrit"

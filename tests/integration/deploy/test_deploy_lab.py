@@ -27,7 +27,7 @@ from releasetrain import config as rt_config
 from releasetrain.loader import tree_path
 from releasetrain.pipeline import Pipeline
 from releasetrain.secrets import make_secrets
-from tests.integration.gerrit.conftest import PROJECT, SECRET, post_hook, recorded
+from tests.support.gerrit import PROJECT, SECRET, post_hook, recorded
 
 pytestmark = [pytest.mark.lab, pytest.mark.region, pytest.mark.slow]
 

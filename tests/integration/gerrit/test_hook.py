@@ -11,7 +11,7 @@ import yaml
 from releasetrain import config as rt_config
 from releasetrain.pipeline import Pipeline
 
-from tests.integration.gerrit.conftest import (PROJECT, SECRET, basic, candidate_event, post_hook, recorded,
+from tests.support.gerrit import (PROJECT, SECRET, basic, candidate_event, post_hook, recorded,
                                                runner_returns)
 from tests.support.gitrepos import commit
 

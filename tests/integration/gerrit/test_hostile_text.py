@@ -18,7 +18,7 @@ import requests
 from releasetrain import config as rt_config, gerrit
 from releasetrain.pipeline import Pipeline
 
-from tests.integration.gerrit.conftest import SECRET, candidate_event, post_hook, recorded, runner_returns
+from tests.support.gerrit import SECRET, candidate_event, post_hook, recorded, runner_returns
 from tests.unit.gerrit.hostile_text import hook_body, hostile_strings, with_hostile_strings
 
 pytestmark = pytest.mark.slow
