@@ -28,6 +28,7 @@ SUBNET_RANGE = "192.168.77.0/24"
 SERVER = "releasetrain-server"
 IMAGE_ACTIVE_TIMEOUT = 180
 SERVER_ACTIVE_TIMEOUT = 900
+SERVER_DELETE_TIMEOUT = 300
 CONSOLE_TIMEOUT = 180
 POLL_INTERVAL = 5
 COMMAND_TIMEOUT = 300
@@ -158,11 +159,24 @@ def ensure_network(cloud, say):
 
 
 def delete_old_servers(cloud, say):
-    """Servers called :data:`SERVER` from an earlier run are deleted, so the boot is proven afresh."""
+    """Servers called :data:`SERVER` from an earlier run are deleted, so the boot is proven afresh.
+    Not ``server delete --wait``: its polls reuse the connection of the DELETE, which Nova's uwsgi
+    API reset once in the lab; each poll here is a new client."""
     old = [server["ID"] for server in cloud.named("server", SERVER)]
-    if old:
-        cloud.openstack("server", "delete", "--wait", *old, parse=False, timeout=SERVER_ACTIVE_TIMEOUT)
-        say(f"server {SERVER}: deleted the one an earlier run left")
+    if not old:
+        return
+    cloud.openstack("server", "delete", *old, parse=False)
+    left = []
+
+    def gone():
+        left[:] = [f"{server['ID']} ({server['Status']})" for server in cloud.named("server", SERVER)]
+        return not left
+
+    try:
+        _wait_for(f"server {SERVER} of an earlier run was not deleted", gone, SERVER_DELETE_TIMEOUT)
+    except GuestBootError as err:
+        raise GuestBootError(f"{err} (still there: {', '.join(left)})") from err
+    say(f"server {SERVER}: deleted the one an earlier run left")
 
 
 def server_state(server):
