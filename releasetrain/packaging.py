@@ -15,7 +15,8 @@ from releasetrain.errors import ManifestError
 from releasetrain.kit import (METADATA_NAME, PATH_MAX, check_links, check_names, members_from_spool, metadata_member,
                             tree_table, write_tarball)
 from releasetrain.mirror import Mirror
-from releasetrain.store import Store, now
+from releasetrain.journal import now
+from releasetrain.store import Store
 
 log = logging.getLogger(__name__)
 PARALLEL_REPOS = 4

@@ -36,10 +36,11 @@ from collections.abc import Mapping
 import git
 import yaml
 
-from releasetrain import gerrit, manifest as manifest_mod, packaging
+from releasetrain import gerrit, journal, manifest as manifest_mod, packaging
 from releasetrain.errors import ReleaseTrainError
 from releasetrain.locking import file_lock
-from releasetrain.store import Store, now
+from releasetrain.journal import now
+from releasetrain.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -134,18 +135,12 @@ class Pipeline:
         return pipeline_lock(self.config, name, timeout)
 
     def _append(self, path, record, keep=None):
-        """Append one JSON line (ASCII: any character an event holds is escaped); with ``keep``, a file
-        grown past REJECTED_TRIM_BYTES is cut to its last ``keep`` lines."""
-        os.makedirs(self.dir, exist_ok=True)
+        """Append one record to a journal (ASCII JSON: any character an event holds is escaped); with
+        ``keep``, a journal grown past REJECTED_TRIM_BYTES is cut to its last ``keep`` lines."""
         with self._lock("runs"):
-            with open(path, "a", encoding="utf-8") as handle:
-                handle.write(json.dumps({"time": now(), **record}, sort_keys=True) + "\n")
-            if keep and os.path.getsize(path) > REJECTED_TRIM_BYTES:
-                lines = _read_lines(path)[-keep:]
-                tmp = f"{path}.tmp-{os.getpid()}"
-                with open(tmp, "w", encoding="utf-8") as handle:
-                    handle.writelines(lines)
-                os.replace(tmp, path)
+            journal.append(path, record)
+            if keep:
+                journal.trim(path, keep, REJECTED_TRIM_BYTES)
 
     def write_run(self, record):
         self._append(self.runs_path, record)
@@ -158,13 +153,13 @@ class Pipeline:
 
     def runs(self):
         latest = {}
-        for record in _read_records(self.runs_path):
+        for record in journal.read(self.runs_path):
             latest.pop(record.get("id"), None)
             latest[record.get("id")] = record
         return list(latest.values())
 
     def rejected(self, limit=20):
-        return _read_records(self.rejected_path)[-int(limit):]
+        return journal.read(self.rejected_path)[-int(limit):]
 
     def _read_queue(self):
         try:
@@ -426,24 +421,6 @@ def _denormalised(event):
     if account:
         data[account] = {"username": event.get("who") or ""}
     return data
-
-
-def _read_lines(path):
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.readlines()
-    except FileNotFoundError:
-        return []
-
-
-def _read_records(path):
-    records = []
-    for line in _read_lines(path):
-        try:
-            records.append(json.loads(line))
-        except ValueError:
-            continue
-    return records
 
 
 @contextlib.contextmanager

@@ -18,10 +18,8 @@ new one, never a half-written one, even when a publish is killed mid-way.
 
 import ctypes
 import contextlib
-import datetime
 import errno
 import hashlib
-import json
 import os
 import posixpath
 import shutil
@@ -32,7 +30,7 @@ import zlib
 
 import yaml
 
-from releasetrain import links
+from releasetrain import journal, links
 from releasetrain.errors import StoreError
 from releasetrain.kit import METADATA_NAME, unprintable
 from releasetrain.locking import file_lock
@@ -49,10 +47,6 @@ _SPECIAL_MEMBERS = {
 }
 #: What reading or unpacking a kit that is not one (truncated, tampered, not a tar) raises.
 _UNREADABLE_KIT = (tarfile.TarError, EOFError, zlib.error, OSError, ValueError)
-
-
-def now():
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
 def check_release_id(release):
@@ -411,36 +405,11 @@ class Store:
 
     # -- history ---------------------------------------------------------
     def _append_history(self, record):
-        record = {"time": now(), **record}
-        line = (json.dumps(record, sort_keys=True) + "\n").encode("utf-8")
-        os.makedirs(self.root, exist_ok=True)
-        with open(self.history_path, "a+b") as handle:
-            end = handle.seek(0, os.SEEK_END)
-            if end and os.pread(handle.fileno(), 1, end - 1) != b"\n":
-                line = b"\n" + line  # after a line a crash cut short, not glued to it
-            handle.write(line)
-            handle.flush()
-            os.fsync(handle.fileno())
-        return record
+        return journal.append(self.history_path, record)
 
     def history(self, env=None, limit=None):
-        """The records, oldest first.
-
-        A line that holds no record (cut short by a crash, bytes that are not UTF-8, JSON that
-        is not an object) is skipped: it names no action, release or environment to go by,
-        and refusing the whole file would block every publish and rollback until someone
-        edits it by hand. The records around it still count.
-        """
-        records = []
-        if os.path.isfile(self.history_path):
-            with open(self.history_path, "rb") as handle:
-                for line in handle:
-                    try:
-                        record = json.loads(line)
-                    except ValueError:
-                        continue
-                    if isinstance(record, dict) and (env is None or record.get("env") == env):
-                        records.append(record)
+        """The records, oldest first (a line that holds no record is skipped: see releasetrain.journal)."""
+        records = [record for record in journal.read(self.history_path) if env is None or record.get("env") == env]
         return records[-limit:] if limit else records
 
     def _stack(self, env):
