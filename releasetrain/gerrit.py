@@ -44,6 +44,9 @@ CHANGE_ID_RE = re.compile(r"I[0-9a-f]{40}")
 LABEL_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 TYPE_RE = re.compile(r"[a-z][a-z-]{0,39}")
 NUMBER_RE = re.compile(r"-?[0-9]{1,12}")
+WHO_UNSAFE_RE = re.compile(r"[^A-Za-z0-9@._ +-]")  # what a user name keeps of itself in votes and records
+WHO_RE = re.compile(r"[A-Za-z0-9@._ +?-]{0,100}")
+EVENT_KEY_RE = re.compile(r"[ -~]{1,8000}")  # printable ASCII: see event_key
 KNOWN_TYPES = ("patchset-created", "change-merged", "comment-added", "ref-updated")
 MAX_NAME = 255
 MAX_BODY = 1 << 20
@@ -240,20 +243,13 @@ def normalise(data):
             raise GerritEventError("project and change.project disagree")
         number = _int(change.get("number"), "change.number")
         ps_number = _int(patchset.get("number"), "patchSet.number")
-        ref = patchset.get("ref")
-        match = CHANGE_REF_RE.fullmatch(ref) if isinstance(ref, str) else None
-        if not match:
-            raise GerritEventError(f"patchSet.ref {_show(ref)} is not refs/changes/NN/CHANGE/PATCHSET")
-        if int(match.group(2)) != number or int(match.group(3)) != ps_number or match.group(1) != f"{number % 100:02d}":
-            raise GerritEventError(f"patchSet.ref {ref!r} does not belong to change {number} patch set {ps_number}")
+        ref = _change_ref(patchset.get("ref"), number, ps_number, "patchSet.ref")
         change_id = change.get("id")
-        if change_id is not None and (not isinstance(change_id, str) or not CHANGE_ID_RE.fullmatch(change_id)):
-            raise GerritEventError(f"change.id {_show(change_id)} is not a Change-Id")
         event.update(
             project=project,
             branch=_branch(change.get("branch")),
             change=number,
-            change_id=change_id or "",
+            change_id=_change_id(change_id, "change.id") if change_id is not None else "",
             patchset=ps_number,
             revision=_sha(patchset.get("revision"), "patchSet.revision"),
             ref=ref,
@@ -266,6 +262,85 @@ def normalise(data):
         event["who"] = _who(data.get(account))
     event["key"] = event_key(event)
     return event
+
+
+def _change_ref(ref, number, ps_number, what):
+    match = CHANGE_REF_RE.fullmatch(ref) if isinstance(ref, str) else None
+    if not match:
+        raise GerritEventError(f"{what} {_show(ref)} is not refs/changes/NN/CHANGE/PATCHSET")
+    if int(match.group(2)) != number or int(match.group(3)) != ps_number or match.group(1) != f"{number % 100:02d}":
+        raise GerritEventError(f"{what} {ref!r} does not belong to change {number} patch set {ps_number}")
+    return ref
+
+
+def _change_id(value, what):
+    if not isinstance(value, str) or not CHANGE_ID_RE.fullmatch(value):
+        raise GerritEventError(f"{what} {_show(value)} is not a Change-Id")
+    return value
+
+
+def _text(check):
+    """``check`` for a field of a normalised event, which holds plain text (never Gerrit's ``{"name": ...}``)."""
+    return lambda value, what: check(value if isinstance(value, str) else None, what)
+
+
+def _checked(value, what, pattern, meaning):
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        raise GerritEventError(f"{what} {_show(value)} is not {meaning}")
+    return value
+
+
+def _plain_text(value, what):
+    if not isinstance(value, str):
+        raise GerritEventError(f"{what} {_show(value)} is not text")
+    return value
+
+
+def _flat_approvals(value, what):
+    if not isinstance(value, dict) or len(value) > 50:
+        raise GerritEventError(f"{what} must be a mapping of labels to votes")
+    for label, vote in value.items():
+        if not isinstance(label, str) or not LABEL_RE.fullmatch(label):
+            raise GerritEventError(f"approval label {_show(label)} is not a label name")
+        _int(vote, f"approval {label}", minimum=-100)
+    return dict(value)
+
+
+#: Each key of a normalised event and the check that :func:`normalise` made of it, by event type.
+_NORMALISED_FIELDS = {
+    None: {"created": lambda value, what: _int(value, what, minimum=0),
+           "project": _text(lambda value, what: _name(value, what, PROJECT_RE)),
+           "branch": _text(lambda value, what: _name(value, what, BRANCH_RE)),
+           "who": lambda value, what: _checked(value, what, WHO_RE, "a user name as normalise keeps it"),
+           "key": lambda value, what: _checked(value, what, EVENT_KEY_RE, "an event key")},
+    "ref-updated": {"new_rev": _sha, "old_rev": _sha},
+    "patchset-created": {"change": _int, "patchset": _int, "revision": _sha, "ref": _plain_text,
+                         "change_id": lambda value, what: value if value == "" else _change_id(value, what)},
+}
+_NORMALISED_FIELDS["change-merged"] = {**_NORMALISED_FIELDS["patchset-created"], "new_rev": _sha}
+_NORMALISED_FIELDS["comment-added"] = {**_NORMALISED_FIELDS["patchset-created"], "approvals": _flat_approvals}
+
+
+def check_normalised(event):
+    """An event :func:`normalise` made, checked again field by field with normalise's own checks:
+    it came back over the master's bus, where anything can claim to be one. Returns the event with
+    just the keys normalise gives (``repo`` and ``signature`` are dropped), or raises GerritEventError.
+    """
+    if not isinstance(event, dict):
+        raise GerritEventError("event must be a mapping")
+    kind = event.get("type")
+    if kind not in KNOWN_TYPES:
+        raise GerritEventError(f"type {_show(kind)} is not one of {', '.join(KNOWN_TYPES)}")
+    checks = {**_NORMALISED_FIELDS[None], **_NORMALISED_FIELDS[kind]}
+    missing = [key for key in checks if key not in event]
+    if missing:
+        raise GerritEventError(f"field {missing[0]!r} is missing")
+    flat = {"type": kind, **{key: check(event[key], key) for key, check in checks.items()}}
+    if kind != "ref-updated":
+        _change_ref(flat["ref"], flat["change"], flat["patchset"], "ref")
+    if flat["key"] != event_key(flat):
+        raise GerritEventError("key does not match the event")
+    return flat
 
 
 def _approvals(value):
@@ -290,7 +365,7 @@ def _who(account):
     for key in ("username", "email", "name"):
         value = account.get(key)
         if isinstance(value, str) and value:
-            return re.sub(r"[^A-Za-z0-9@._ +-]", "?", value)[:100]
+            return WHO_UNSAFE_RE.sub("?", value)[:100]
     return ""
 
 

@@ -185,10 +185,13 @@ class Pipeline:
         """Act on a normalised event (re-checked here: anything on the bus could claim to be one)."""
         if self.gerrit.secret and not gerrit.signature_valid(event, self.gerrit.secret):
             return self._drop(event, "rejected", "missing or invalid signature")
-        clean = {k: v for k, v in event.items() if k not in ("repo", "signature") and not k.startswith("_")}
-        accepted, why = gerrit.accept(_denormalised(clean), self.gerrit) if clean.get("type") else (None, "no type")
-        if accepted is None:
-            return self._drop(event, "ignored" if why.startswith("ignored") else "rejected", why)
+        try:
+            accepted = gerrit.check_normalised(event)
+        except gerrit.GerritEventError as err:
+            return self._drop(event, "rejected", f"rejected: {err}")
+        accepted["repo"], why = gerrit.route(accepted, self.gerrit)
+        if accepted["repo"] is None:
+            return self._drop(event, "ignored", f"ignored: {why}")
         handler = {
             "patchset-created": self.candidate,
             "change-merged": self.merged,
@@ -399,28 +402,6 @@ class Pipeline:
                    f"Project: {event['project']}\nChange: {event['change']}\nMerged-By: {event['who']}\n")
         actor = git.Actor("releasetrain", "releasetrain@localhost")
         return repo.index.commit(message, author=actor, committer=actor).hexsha
-
-
-def _denormalised(event):
-    """Gerrit's JSON again from a normalised event, so on_event validates with the same code."""
-    data = {"type": event.get("type"), "eventCreatedOn": event.get("created", 0), "project": event.get("project")}
-    if event.get("type") == "ref-updated":
-        data["refUpdate"] = {"project": event.get("project"), "refName": f"refs/heads/{event.get('branch')}",
-                             "newRev": event.get("new_rev"), "oldRev": event.get("old_rev")}
-        return data
-    data["change"] = {"project": event.get("project"), "branch": event.get("branch"), "number": event.get("change")}
-    if event.get("change_id"):
-        data["change"]["id"] = event["change_id"]
-    data["patchSet"] = {"number": event.get("patchset"), "revision": event.get("revision"), "ref": event.get("ref")}
-    if "new_rev" in event:
-        data["newRev"] = event["new_rev"]
-    if "approvals" in event:
-        approvals = event["approvals"] if isinstance(event["approvals"], dict) else {}
-        data["approvals"] = [{"type": k, "value": str(v)} for k, v in approvals.items()]
-    account = {"patchset-created": "uploader", "change-merged": "submitter", "comment-added": "author"}.get(event["type"])
-    if account:
-        data[account] = {"username": event.get("who") or ""}
-    return data
 
 
 @contextlib.contextmanager

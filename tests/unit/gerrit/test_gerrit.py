@@ -155,3 +155,56 @@ def test_headers_that_are_not_a_mapping_carry_no_secret():
     header = gerrit.GerritSettings(secret="abc", secret_header="X-Releasetrain-Secret")
     assert gerrit.hook_secret("salt/netapi/hook/gerrit", ["X-Releasetrain-Secret", "abc"], header) == ""
     assert gerrit.hook_secret("salt/netapi/hook/gerrit", None, header) == ""
+
+
+# -- an event back from the bus: normalise's own checks, no round trip through Gerrit's JSON ---------
+
+RECORDED = ["patchset-created.json", "change-merged.json", "comment-added.json", "ref-updated.json",
+            "patchset-created-project-object.json", "patchset-created-other-branch.json"]
+
+
+@pytest.mark.parametrize("name", RECORDED)
+def test_a_normalised_event_passes_the_same_checks_again(name):
+    event = gerrit.normalise(recorded(name))
+    assert gerrit.check_normalised({**event, "repo": "f", "signature": "x"}) == event
+
+
+TAMPERED = {
+    "created": [-1, True, "1.5", None, 10 ** 13],
+    "project": ["../etc", "a b", "", {"name": "salt/openstack-formula"}, "salt/openstack-formula\n", None],
+    "branch": ["refs/heads/../x", "master\n", "", 5],
+    "who": ["root; rm -rf /", "x" * 101, "\x00", None],
+    "change": [0, -5, "12x", True, "١٢٣٤٥"],
+    "patchset": [0, None, 2.5],
+    "revision": ["A" * 40, "0" * 39, "", None],
+    "ref": ["refs/heads/master", "refs/changes/45/12345/3\n", None],
+    "change_id": ["I123", "I" + "g" * 40, None],
+    "key": ["forged", "", None],
+    "type": ["draft-published", "", None, ["patchset-created"]],
+}
+
+
+@pytest.mark.parametrize("field,value", [(field, value) for field, values in TAMPERED.items() for value in values])
+def test_a_tampered_field_of_a_normalised_event_is_refused(field, value):
+    event = gerrit.normalise(recorded("patchset-created.json"))
+    with pytest.raises(gerrit.GerritEventError):
+        gerrit.check_normalised({**event, field: value})
+
+
+@pytest.mark.parametrize("name", RECORDED)
+def test_a_missing_field_is_refused(name):
+    event = gerrit.normalise(recorded(name))
+    for field in event:
+        if field != "type":
+            with pytest.raises(gerrit.GerritEventError, match="missing|is not"):
+                gerrit.check_normalised({key: value for key, value in event.items() if key != field})
+
+
+def test_approvals_and_revisions_are_checked_by_event_type():
+    merged = gerrit.normalise(recorded("change-merged.json"))
+    with pytest.raises(gerrit.GerritEventError):
+        gerrit.check_normalised({**merged, "new_rev": "not a sha"})
+    comment = gerrit.normalise(recorded("comment-added.json"))
+    for approvals in ({"Code Review": 2}, {"Verified": "x"}, [("Verified", 1)], {"Verified": 101 * -1}):
+        with pytest.raises(gerrit.GerritEventError):
+            gerrit.check_normalised({**comment, "approvals": approvals})
