@@ -62,7 +62,10 @@ class GerritSSH:
 
     def _serve(self):
         index = 0
-        self.sock.settimeout(0.5)
+        try:
+            self.sock.settimeout(0.5)
+        except OSError:
+            return  # closed before this thread got going
         while not self.stop.is_set():
             try:
                 conn, _ = self.sock.accept()
@@ -89,9 +92,14 @@ class GerritSSH:
             self.gate.wait(30)
             for line in lines:
                 channel.sendall(line.encode() + b"\n")
-            if last:
-                while not self.stop.is_set() and transport.is_active():
-                    time.sleep(0.1)
+            if not last:
+                # a dropped connection still delivers what was sent before it: EOF, then wait (briefly)
+                # for the reader to hang up; closing at once could discard lines not yet read
+                channel.shutdown_write()
+            deadline = time.monotonic() + (3600 if last else 5)
+            while not self.stop.is_set() and transport.is_active() and not channel.closed \
+                    and time.monotonic() < deadline:
+                time.sleep(0.05)
             channel.close()
         except Exception:  # pylint: disable=broad-except
             pass
