@@ -18,25 +18,43 @@ def file_lock(path, timeout, what, error=None, poll=0.05):
     The kernel drops the lock when the holder dies (even by SIGKILL), so a
     crashed run never leaves the store locked.
     """
+    with _lock_file(path) as fd:
+        deadline = time.monotonic() + timeout
+        while not _acquired(fd):
+            if time.monotonic() >= deadline:
+                holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "another run"
+                if error:
+                    raise error(holder, timeout) from None
+                raise ReleaseTrainError(
+                    f"{what} is locked by {holder}; waited {timeout:g}s, try again when it finishes"
+                ) from None
+            time.sleep(poll)
+        yield
+
+
+@contextlib.contextmanager
+def try_lock(path):
+    """Hold the flock on ``path`` if no one else does; yields whether it is held (never waits)."""
+    with _lock_file(path) as fd:
+        yield _acquired(fd)
+
+
+@contextlib.contextmanager
+def _lock_file(path):
     os.makedirs(os.path.dirname(path), exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "another run"
-                    if error:
-                        raise error(holder, timeout) from None
-                    raise ReleaseTrainError(
-                        f"{what} is locked by {holder}; waited {timeout:g}s, try again when it finishes"
-                    ) from None
-                time.sleep(poll)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid {os.getpid()}".encode(), 0)
-        yield
+        yield fd
     finally:
         os.close(fd)  # closing the descriptor releases the lock
+
+
+def _acquired(fd):
+    """Take the lock if it is free, and write who holds it; False when another run has it."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"pid {os.getpid()}".encode(), 0)
+    return True

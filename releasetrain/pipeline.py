@@ -25,7 +25,6 @@ Gerrit only URL-quoted: never a shell.
 """
 
 import contextlib
-import fcntl
 import json
 import logging
 import os
@@ -38,7 +37,7 @@ import yaml
 
 from releasetrain import gerrit, journal, manifest as manifest_mod, packaging
 from releasetrain.errors import ReleaseTrainError
-from releasetrain.locking import file_lock
+from releasetrain.locking import file_lock, try_lock
 from releasetrain.journal import now
 from releasetrain.store import Store
 
@@ -268,7 +267,7 @@ class Pipeline:
         results = []
         settled = False
         while True:
-            with _try_lock(os.path.join(self.dir, "train.lock")) as held:
+            with try_lock(os.path.join(self.dir, "train.lock")) as held:
                 if not held:
                     return results  # the run holding the train picks our entry up
                 if not settled:
@@ -402,18 +401,3 @@ class Pipeline:
                    f"Project: {event['project']}\nChange: {event['change']}\nMerged-By: {event['who']}\n")
         actor = git.Actor("releasetrain", "releasetrain@localhost")
         return repo.index.commit(message, author=actor, committer=actor).hexsha
-
-
-@contextlib.contextmanager
-def _try_lock(path):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        yield True
-    finally:
-        os.close(fd)
