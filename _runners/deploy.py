@@ -40,45 +40,14 @@ and ``deploy:db_sync`` (True on the first controller only) in an upgrade.
 import salt.utils.minions
 
 from releasetrain import deploy, saltglue
-from releasetrain.errors import ReleaseTrainError
 from releasetrain.saltglue import mapping, runner, text
-from releasetrain.store import Store
 
 
-def _members(targets, timeout):
-    """role -> minion ids of that role's target; every minion the master knows for it must answer."""
-    client = saltglue.local_client(__opts__)
-    known = salt.utils.minions.CkMinions(__opts__)
-    members = {}
-    for role, target in targets.items():
-        tgt_type = target.get("tgt_type", "glob")
-        answers = client.cmd(target["tgt"], "test.ping", tgt_type=tgt_type, timeout=timeout)
-        members[role] = sorted(minion for minion, ok in (answers or {}).items() if ok is True)
-        expected = known.check_minions(target["tgt"], tgt_type).get("minions") or []
-        silent = sorted(set(expected) - set(members[role]))
-        if silent:
-            raise ReleaseTrainError(
-                f"{', '.join(silent)} ({role}, {target['tgt']}) did not answer test.ping; "
-                f"bring them up, or narrow deploy:targets:{role} to leave them out"
-            )
-    return members
-
-
-def _plan(release, env, mode, settings, date):
-    config = saltglue.load_config(__opts__)
-    config.check_env(env)
-    store = Store(config)
-    serving = store.current(env)
-    if serving != release:
-        raise ReleaseTrainError(
-            f"release {release!r} is not published to {env!r} (it serves {serving!r}); "
-            f"run: salt-run release.publish {release} env={env}"
-        )
-    recorded = any(record.get("action") == "verify" for record in store.history(env))
-    mode = deploy.choose_mode(mode, recorded)
-    conf = deploy.settings(settings)
-    members = _members(conf["targets"], timeout=conf.get("ping_timeout", 5))
-    return deploy.build_plan(conf, members, release, env, mode, date=date)
+def _ping(target, tgt_type, timeout):
+    """The minions that answer test.ping for a target, and those the master knows for it."""
+    answers = saltglue.local_client(__opts__).cmd(target, "test.ping", tgt_type=tgt_type, timeout=timeout)
+    expected = salt.utils.minions.CkMinions(__opts__).check_minions(target, tgt_type).get("minions") or []
+    return sorted(minion for minion, ok in (answers or {}).items() if ok is True), expected
 
 
 @runner
@@ -98,4 +67,4 @@ def plan(release: text, env: text, mode: text = None, settings: mapping = None, 
         salt-run deploy.plan release=2026.11.1 env=test
         salt-run deploy.plan release=2026.11.1 env=test mode=upgrade settings='{"batch": "50%"}'
     """
-    return _plan(release, env, mode, settings, date)
+    return deploy.plan_release(saltglue.load_config(__opts__), release, env, mode, settings, date, ping=_ping)

@@ -34,25 +34,9 @@ def _orchestrate(emit):
                 print_event=False, full_return=False)
         except Exception as err:  # pylint: disable=broad-except
             return False, f"state.orchestrate {sls}: {type(err).__name__}: {err}"
-        return _orchestration_outcome(sls, result)
+        return rt_pipeline.orchestration_outcome(sls, result)
 
     return run
-
-
-def _orchestration_outcome(sls, result):
-    if not isinstance(result, dict):
-        return False, f"state.orchestrate {sls}: {str(result)[:300]}"
-    states = {}
-    for minion_states in (result.get("data") or {}).values():
-        if isinstance(minion_states, dict):
-            states.update(minion_states)
-        elif minion_states:
-            return False, f"state.orchestrate {sls}: {str(minion_states)[:300]}"
-    failed = [f"{s.get('__id__', key)}: {str(s.get('comment'))[:200]}" for key, s in states.items()
-              if isinstance(s, dict) and s.get("result") is False]
-    ok = result.get("retcode", 0) == 0 and not failed and bool(states)
-    summary = f"state.orchestrate {sls}: {len(states)} states, {len(failed)} failed"
-    return ok, "\n".join([summary, *failed])
 
 
 def _pipeline(emit):

@@ -20,6 +20,7 @@ import shlex
 import time
 
 from releasetrain.errors import ReleaseTrainError
+from releasetrain.store import Store
 
 ROLES = ("controller", "network", "compute")
 MODES = ("bootstrap", "upgrade")
@@ -373,6 +374,39 @@ class _Planner:
                 if probe.get("on") in ("controller", "batch"):
                     probes.append({"on": "batch", "checks": probe.get("checks") or {}})
         return probes
+
+
+def plan_release(config, release, env, mode, pillar_deploy, date, ping):
+    """The plan for ``release`` in ``env``: it must be what ``env`` serves; ``mode`` is chosen by
+    :func:`choose_mode` from the environment's history; every role's members answer ``ping``."""
+    config.check_env(env)
+    store = Store(config)
+    serving = store.current(env)
+    if serving != release:
+        raise ReleaseTrainError(
+            f"release {release!r} is not published to {env!r} (it serves {serving!r}); "
+            f"run: salt-run release.publish {release} env={env}"
+        )
+    recorded = any(record.get("action") == "verify" for record in store.history(env))
+    conf = settings(pillar_deploy)
+    members = role_members(conf["targets"], ping, timeout=conf.get("ping_timeout", 5))
+    return build_plan(conf, members, release, env, choose_mode(mode, recorded), date=date)
+
+
+def role_members(targets, ping, timeout):
+    """role -> minion ids of that role's target, where ``ping(target, tgt_type, timeout)`` gives the
+    minions that answered and those the master knows for the target: every known one must answer."""
+    members = {}
+    for role, target in targets.items():
+        answered, expected = ping(target["tgt"], target.get("tgt_type", "glob"), timeout)
+        members[role] = sorted(answered)
+        silent = sorted(set(expected) - set(members[role]))
+        if silent:
+            raise ReleaseTrainError(
+                f"{', '.join(silent)} ({role}, {target['tgt']}) did not answer test.ping; "
+                f"bring them up, or narrow deploy:targets:{role} to leave them out"
+            )
+    return members
 
 
 def build_plan(conf, members, release, env, mode, date=None):

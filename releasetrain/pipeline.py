@@ -80,6 +80,25 @@ def pipeline_settings(config):
     return merged
 
 
+def orchestration_outcome(sls, result):
+    """``(ok, report)`` of what ``state.orchestrate`` returned: ok only when its retcode is 0, it ran
+    states and none failed; the report's first line counts them, the next ones name each failed
+    state with its comment (trimmed)."""
+    if not isinstance(result, dict):
+        return False, f"state.orchestrate {sls}: {str(result)[:300]}"
+    states = {}
+    for minion_states in (result.get("data") or {}).values():
+        if isinstance(minion_states, dict):
+            states.update(minion_states)
+        elif minion_states:
+            return False, f"state.orchestrate {sls}: {str(minion_states)[:300]}"
+    failed = [f"{s.get('__id__', key)}: {str(s.get('comment'))[:200]}" for key, s in states.items()
+              if isinstance(s, dict) and s.get("result") is False]
+    ok = result.get("retcode", 0) == 0 and not failed and bool(states)
+    summary = f"state.orchestrate {sls}: {len(states)} states, {len(failed)} failed"
+    return ok, "\n".join([summary, *failed])
+
+
 class Run:
     """One pipeline run: what triggered it and how long each step took."""
 
