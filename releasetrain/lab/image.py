@@ -7,7 +7,6 @@ stale one.
 """
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -17,6 +16,9 @@ import time
 
 from releasetrain.lab import host
 from releasetrain.lab.errors import LabError
+from releasetrain.locking import file_lock
+
+LOCK_WAIT = 3600  # seconds a lab.up waits for another one's image build (a debootstrap is allowed 1800)
 
 RECIPE_VERSION = 1
 PACKAGES = (
@@ -94,11 +96,13 @@ def ensure(settings, log=print):
     return os.path.join(final, "root")
 
 
-@contextlib.contextmanager
 def _locked(folder):
-    with open(os.path.join(folder, ".lock"), "w", encoding="utf-8") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        yield
+    """Held while the base image is built: another lab.up waits (a debootstrap takes minutes), then fails in one line."""
+    return file_lock(os.path.join(folder, ".lock"), LOCK_WAIT, f"the lab's base image in {folder}", error=_busy)
+
+
+def _busy(holder, waited):
+    return LabError(f"the lab's base image is being built by {holder}; waited {waited:.0f}s, try again when it is done")
 
 
 def _build(settings, final, log):

@@ -7,7 +7,6 @@ interrupted ``up`` too.
 """
 
 import contextlib
-import fcntl
 import json
 import os
 import shutil
@@ -253,12 +252,17 @@ def _wait_for_minions(opts, topo, timeout):
     )
 
 
-@contextlib.contextmanager
+STATE_LOCK_WAIT = 3600  # seconds a lab.up or lab.down waits for another one on the same state dir
+
+
 def _locked(state_dir):
-    os.makedirs(state_dir, exist_ok=True)
-    with open(os.path.join(state_dir, ".lock"), "w", encoding="utf-8") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        yield
+    """Held by lab.up and lab.down on one state dir: a second one waits for the first, then fails in one line."""
+
+    def busy(holder, waited):
+        return LabError(f"another lab.up or lab.down ({holder}) has held {state_dir} for {waited:.0f}s; "
+                        "try again when it finishes")
+
+    return file_lock(os.path.join(state_dir, ".lock"), STATE_LOCK_WAIT, f"the lab state dir {state_dir}", error=busy)
 
 
 def _load_state(settings):
