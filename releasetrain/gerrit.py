@@ -182,9 +182,7 @@ def _name(value, what, pattern):
 
 
 def _sha(value, what):
-    if not isinstance(value, str) or not SHA_RE.fullmatch(value):
-        raise GerritEventError(f"{what} {_show(value)} is not a 40-hex commit SHA")
-    return value
+    return _checked(value, what, SHA_RE, "a 40-hex commit SHA")
 
 
 def _int(value, what, minimum=1):
@@ -274,9 +272,7 @@ def _change_ref(ref, number, ps_number, what):
 
 
 def _change_id(value, what):
-    if not isinstance(value, str) or not CHANGE_ID_RE.fullmatch(value):
-        raise GerritEventError(f"{what} {_show(value)} is not a Change-Id")
-    return value
+    return _checked(value, what, CHANGE_ID_RE, "a Change-Id")
 
 
 def _text(check):
