@@ -1,7 +1,7 @@
 """
 Fire Gerrit's ``stream-events`` on the master bus as ``releasetrain/gerrit/<type>``.
 
-Configuration: ``releasetrain:gerrit:stream`` (see ``releasetrain/gerrit_stream.py``)
+Configuration: ``releasetrain:gerrit:stream`` (see ``releasetrain/gerrit/stream.py``)
 and ``releasetrain:gerrit:projects``; enable with
 
 .. code-block:: yaml
@@ -13,8 +13,10 @@ and ``releasetrain:gerrit:projects``; enable with
 import logging
 import time
 
-from releasetrain import gerrit, gerrit_stream, saltglue
-from releasetrain import pipeline as rt_pipeline
+from releasetrain import saltglue
+from releasetrain.gerrit import events as gerrit
+from releasetrain.gerrit import stream as gerrit_stream
+from releasetrain.gerrit import pipeline as rt_pipeline
 from releasetrain.errors import ReleaseTrainError
 
 log = logging.getLogger(__name__)

@@ -8,7 +8,7 @@ Plan the deployment of a release to a region; the ``deploy.region`` orchestratio
 
 Settings come from the ``deploy`` key of the orchestration's pillar (the
 master's pillar or ``pillar=`` on the command line), merged over
-``releasetrain.deploy.DEFAULTS`` (dicts merge key by key):
+``releasetrain.deploy.settings.DEFAULTS`` (dicts merge key by key):
 
 .. code-block:: yaml
 
@@ -39,7 +39,8 @@ and ``deploy:db_sync`` (True on the first controller only) in an upgrade.
 
 import salt.utils.minions
 
-from releasetrain import deploy, saltglue
+from releasetrain import saltglue
+from releasetrain.deploy import plan as deploy_plan
 from releasetrain.saltglue import mapping, runner, text
 
 
@@ -58,7 +59,7 @@ def plan(release: text, env: text, mode: text = None, settings: mapping = None, 
     ``mode`` is bootstrap or upgrade; left out, it is bootstrap while ``env`` has
     no verified release and upgrade after.  ``settings`` is the ``deploy``
     pillar (stage -> SLS, targets, batch size, commands, health checks), merged
-    over ``releasetrain.deploy.DEFAULTS``.  The release must be published to ``env``.
+    over ``releasetrain.deploy.settings.DEFAULTS``.  The release must be published to ``env``.
 
     CLI Example:
 
@@ -67,4 +68,4 @@ def plan(release: text, env: text, mode: text = None, settings: mapping = None, 
         salt-run deploy.plan release=2026.11.1 env=test
         salt-run deploy.plan release=2026.11.1 env=test mode=upgrade settings='{"batch": "50%"}'
     """
-    return deploy.plan_release(saltglue.load_config(__opts__), release, env, mode, settings, date, ping=_ping)
+    return deploy_plan.plan_release(saltglue.load_config(__opts__), release, env, mode, settings, date, ping=_ping)

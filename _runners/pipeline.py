@@ -1,15 +1,16 @@
 """
 The Gerrit-driven release train: hook and stream events in, votes and deployments out.
 
-Configuration: ``releasetrain:gerrit`` (see ``releasetrain/gerrit.py``) and
-``releasetrain:pipeline`` (see ``releasetrain/pipeline.py``); the reactor SLS
+Configuration: ``releasetrain:gerrit`` (see ``releasetrain/gerrit/events.py``) and
+``releasetrain:pipeline`` (see ``releasetrain/gerrit/pipeline.py``); the reactor SLS
 files in ``reactor/`` call ``pipeline.handle_hook`` and ``pipeline.on_event``.
 """
 
 import logging
 
-from releasetrain import gerrit, saltglue
-from releasetrain import pipeline as rt_pipeline
+from releasetrain import saltglue
+from releasetrain.gerrit import events as gerrit
+from releasetrain.gerrit import pipeline as rt_pipeline
 from releasetrain.saltglue import positive_int, runner
 
 log = logging.getLogger(__name__)

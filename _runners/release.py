@@ -19,9 +19,12 @@ Each environment's tree is ``<store>/envs/<env>``; list it in that saltenv's
 import contextlib
 import logging
 
-from releasetrain import compare, packaging, pipeline, saltglue
+from releasetrain import saltglue
+from releasetrain.release import compare
+from releasetrain.release import packaging
+from releasetrain.gerrit import pipeline
 from releasetrain.saltglue import flag, positive_int, runner, text
-from releasetrain.store import Store
+from releasetrain.release.store import Store
 
 log = logging.getLogger(__name__)
 

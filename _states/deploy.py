@@ -1,6 +1,6 @@
 """Run one step of a ``deploy.plan`` from an orchestrate SLS (``deploy.region``)."""
 
-from releasetrain import deploy
+from releasetrain.deploy import run as deploy_run
 
 
 def _call(timeout):
@@ -28,8 +28,8 @@ def step(name, step):  # pylint: disable=redefined-outer-name
     """
     test = bool(__opts__.get("test"))
     try:
-        outcome = deploy.run_step(step, _call(step.get("timeout", 120)), test=test)
-    except deploy.StepFailed as err:
+        outcome = deploy_run.run_step(step, _call(step.get("timeout", 120)), test=test)
+    except deploy_run.StepFailed as err:
         return {"name": name, "result": False, "changes": {}, "comment": f"HALTED: {err}"}
     result = None if test and outcome["would_change"] else True
     return {"name": name, "result": result, "changes": outcome["changes"], "comment": outcome["comment"]}

@@ -31,7 +31,7 @@ import yaml
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from releasetrain.pipeline import DEFAULTS  # noqa: E402
+from releasetrain.gerrit.pipeline import DEFAULTS  # noqa: E402
 from tests.support.gerrit import FAKE_DEPLOY, GerritStandIn  # noqa: E402
 from tests.support.gitrepos import commit, write_manifest  # noqa: E402
 

@@ -7,7 +7,7 @@ It generates ``--repos`` git repos of ``--files`` small text files (SLS, YAML,
 Jinja, Markdown, a few executables, nested folders) with ``--commits`` commits
 each, in a temporary folder, then measures, interleaved run by run:
 
-* ``api cold``: ``releasetrain.packaging.package(config, manifest)`` (what the
+* ``api cold``: ``releasetrain.release.packaging.package(config, manifest)`` (what the
   runner calls) with an empty cache and store;
 * ``api warm``: the same with a fresh store and a cache holding the mirrors at
   older commits (copied from a prepared cache before each run); the manifest
@@ -315,8 +315,8 @@ def _phase_timer(module, times):
 
 def run(args):
     from releasetrain import config as rt_config
-    from releasetrain import packaging
-    from releasetrain.packaging import package
+    from releasetrain.release import packaging
+    from releasetrain.release.packaging import package
 
     base = tempfile.mkdtemp(prefix="rt-bench-package-")
     try:
@@ -413,7 +413,7 @@ def _run(args, base, rt_config, package, packaging):
 # -- the report ---------------------------------------------------------------------
 
 def _workers():
-    from releasetrain import packaging
+    from releasetrain.release import packaging
 
     return packaging.PARALLEL_REPOS
 

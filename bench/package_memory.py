@@ -36,7 +36,8 @@ GIT_ENV = {"GIT_AUTHOR_NAME": "Bench", "GIT_AUTHOR_EMAIL": "bench@example.invali
 CHILD = """
 import json, resource, sys
 sys.path.insert(0, sys.argv[4])
-from releasetrain import config, packaging
+from releasetrain import config
+from releasetrain.release import packaging
 result = packaging.package(config.load({"releasetrain": {"store": sys.argv[2], "cache": sys.argv[3]}}), sys.argv[1])
 print(json.dumps({"peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, "sha256": result["sha256"]}))
 """

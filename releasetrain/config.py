@@ -53,7 +53,7 @@ class Config:
             raise ReleaseTrainError(f"{env!r} is a volatile environment; publish to it, nothing is promoted there")
         return self.check_env(env)
 
-# Sections other modules read and check themselves (releasetrain.gerrit, .gerrit_stream,
+# Sections other modules read and check themselves (releasetrain.gerrit.events, .gerrit.stream,
 # .pipeline, .lab.settings): allowed here, left to them.
 SECTIONS_READ_ELSEWHERE = ("gerrit", "pipeline", "lab")
 

@@ -23,7 +23,8 @@ import git
 import pytest
 import yaml
 
-from releasetrain import demo, manifest
+from releasetrain.lab import demo
+from releasetrain.release import manifest
 from releasetrain.lab import guest, region, settings, topology
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -34,7 +35,7 @@ DEMO_TIMEOUT = 2 * 3600
 
 
 def run_demo(*args, timeout=600):
-    return subprocess.run([sys.executable, "-m", "releasetrain.demo", *args],
+    return subprocess.run([sys.executable, "-m", "releasetrain.lab.demo", *args],
                           capture_output=True, text=True, check=False, cwd=REPO_ROOT, timeout=timeout)
 
 

@@ -1,11 +1,12 @@
-"""releasetrain.demo: what it packages (the checkout's HEAD), and its output: one line per
+"""releasetrain.lab.demo: what it packages (the checkout's HEAD), and its output: one line per
 deploy.region step, one line for a failure."""
 
 import git
 import pytest
 import yaml
 
-from releasetrain import demo, manifest
+from releasetrain.lab import demo
+from releasetrain.release import manifest
 
 
 def test_step_progress_shows_each_step_and_drops_the_rest_of_the_log():

@@ -7,8 +7,10 @@ import threading
 
 import pytest
 
-from releasetrain import config as rt_config, gerrit, pipeline as pipeline_mod
-from releasetrain.pipeline import Pipeline
+from releasetrain import config as rt_config
+from releasetrain.gerrit import events as gerrit
+from releasetrain.gerrit import pipeline as pipeline_mod
+from releasetrain.gerrit.pipeline import Pipeline
 from tests.support.gerrit import GerritStandIn
 from tests.support.gitrepos import commit, formula_entry, make_deploy_kit
 

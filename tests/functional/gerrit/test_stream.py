@@ -7,7 +7,9 @@ import time
 
 import pytest
 
-from releasetrain import config as rt_config, gerrit, gerrit_stream
+from releasetrain import config as rt_config
+from releasetrain.gerrit import events as gerrit
+from releasetrain.gerrit import stream as gerrit_stream
 from tests.functional.gerrit.gerrit_ssh import GerritSSH
 
 FIXTURES = pathlib.Path(__file__).parents[2] / "fixtures" / "gerrit"

@@ -7,8 +7,9 @@ import tarfile
 import git
 import pytest
 
-from releasetrain import config as rt_config, packaging
-from releasetrain.mirror import mirror_path
+from releasetrain import config as rt_config
+from releasetrain.release import packaging
+from releasetrain.release.mirror import mirror_path
 from tests.support.gitrepos import commit, write_manifest
 
 FILES = {

@@ -6,9 +6,10 @@ import shutil
 import git
 import pytest
 
-from releasetrain import config as rt_config, packaging
+from releasetrain import config as rt_config
+from releasetrain.release import packaging
 from releasetrain.errors import ManifestError
-from releasetrain.mirror import mirror_path
+from releasetrain.release.mirror import mirror_path
 from tests.support.gitrepos import commit, snapshot, write_manifest
 
 

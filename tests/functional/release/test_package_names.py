@@ -6,9 +6,10 @@ import tarfile
 import git
 import pytest
 
-from releasetrain import config as rt_config, packaging
+from releasetrain import config as rt_config
+from releasetrain.release import packaging
 from releasetrain.errors import ManifestError
-from releasetrain.kit import NAME_MAX, PATH_MAX
+from releasetrain.release.kit import NAME_MAX, PATH_MAX
 from tests.support.gitrepos import commit, snapshot, write_manifest
 
 

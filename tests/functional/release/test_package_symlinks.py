@@ -5,7 +5,8 @@ import tarfile
 
 import pytest
 
-from releasetrain import config as rt_config, packaging
+from releasetrain import config as rt_config
+from releasetrain.release import packaging
 from releasetrain.errors import ManifestError
 from tests.support.gitrepos import commit, snapshot, write_manifest
 

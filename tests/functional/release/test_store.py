@@ -6,9 +6,11 @@ import tarfile
 import pytest
 import yaml
 
-from releasetrain import compare, config as rt_config, packaging
+from releasetrain import config as rt_config
+from releasetrain.release import compare
+from releasetrain.release import packaging
 from releasetrain.errors import ReleaseTrainError, StoreError
-from releasetrain.store import Store, sha256_file
+from releasetrain.release.store import Store, sha256_file
 from tests.support.gitrepos import commit, snapshot, write_manifest
 
 
@@ -170,7 +172,7 @@ def test_repo_events_come_in_manifest_order_with_their_file_counts(config, formu
 
 
 def test_a_fetch_keeps_one_pack_and_many_packs_are_repacked(config, formula_repos, rt_paths, monkeypatch):
-    from releasetrain import mirror as mirror_mod
+    from releasetrain.release import mirror as mirror_mod
     monkeypatch.setattr(mirror_mod, "MAX_PACKS", 2)
     url = formula_repos["pillar"]
     mirror = mirror_mod.Mirror(config.cache, url)
@@ -365,7 +367,7 @@ def test_empty_placeholder_folders_are_replaced_but_real_content_is_not(config, 
 
 
 def test_only_leftovers_of_dead_writers_are_collected(config, two_releases, rt_paths):
-    from releasetrain.store import _owner_is_gone
+    from releasetrain.release.store import _owner_is_gone
     live = os.path.basename(two_releases.tmp_tarball_path("x"))
     dead = subprocess_pid_that_has_exited()
     assert not _owner_is_gone(live)

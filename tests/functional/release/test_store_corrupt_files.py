@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from releasetrain.errors import StoreError
-from releasetrain.kit import METADATA_NAME
+from releasetrain.release.kit import METADATA_NAME
 from tests.functional.release.test_store import config, two_releases  # noqa: F401  (fixtures)
 from tests.support.gitrepos import snapshot
 

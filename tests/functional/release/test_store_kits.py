@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from releasetrain.errors import StoreError
-from releasetrain.store import sha256_file
+from releasetrain.release.store import sha256_file
 from tests.functional.release.test_store import config, two_releases  # noqa: F401  (fixtures)
 from tests.support.gitrepos import snapshot
 

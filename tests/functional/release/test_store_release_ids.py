@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from releasetrain import compare
+from releasetrain.release import compare
 from releasetrain.errors import StoreError
 from tests.functional.release.test_store import config, two_releases  # noqa: F401  (fixtures)
 from tests.support.gitrepos import snapshot

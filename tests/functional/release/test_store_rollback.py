@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from releasetrain import packaging
+from releasetrain.release import packaging
 from releasetrain.errors import StoreError
-from releasetrain.store import Store
+from releasetrain.release.store import Store
 from tests.functional.release.test_store import config, two_releases  # noqa: F401  (fixtures)
 from tests.support.gitrepos import write_manifest
 

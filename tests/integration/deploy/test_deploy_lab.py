@@ -25,7 +25,7 @@ from pytestshellutils.utils import ports
 
 from releasetrain import config as rt_config
 from releasetrain.loader import tree_path
-from releasetrain.pipeline import Pipeline
+from releasetrain.gerrit.pipeline import Pipeline
 from releasetrain.secrets import make_secrets
 from tests.support.gerrit import PROJECT, SECRET, post_hook, recorded
 

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from releasetrain import config as rt_config
-from releasetrain.pipeline import Pipeline
+from releasetrain.gerrit.pipeline import Pipeline
 
 from tests.functional.gerrit.gerrit_ssh import GerritSSH
 

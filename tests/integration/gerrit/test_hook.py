@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from releasetrain import config as rt_config
-from releasetrain.pipeline import Pipeline
+from releasetrain.gerrit.pipeline import Pipeline
 
 from tests.support.gerrit import (PROJECT, SECRET, basic, candidate_event, post_hook, recorded,
                                                runner_returns)

@@ -15,8 +15,9 @@ import time
 import pytest
 import requests
 
-from releasetrain import config as rt_config, gerrit
-from releasetrain.pipeline import Pipeline
+from releasetrain import config as rt_config
+from releasetrain.gerrit import events as gerrit
+from releasetrain.gerrit.pipeline import Pipeline
 
 from tests.support.gerrit import SECRET, candidate_event, post_hook, recorded, runner_returns
 from tests.unit.gerrit.hostile_text import hook_body, hostile_strings, with_hostile_strings

@@ -9,7 +9,9 @@ import time
 import pytest
 import yaml
 
-from releasetrain import config as rt_config, packaging, pipeline
+from releasetrain import config as rt_config
+from releasetrain.release import packaging
+from releasetrain.gerrit import pipeline
 
 from tests.support.gitrepos import commit, snapshot, write_manifest
 

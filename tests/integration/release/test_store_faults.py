@@ -11,7 +11,8 @@ import time
 import git
 import pytest
 
-from releasetrain import config as rt_config, packaging
+from releasetrain import config as rt_config
+from releasetrain.release import packaging
 from tests.support.gitrepos import commit, write_manifest
 
 SALT_RUN = os.path.join(os.path.dirname(sys.executable), "salt-run")
@@ -146,7 +147,7 @@ def test_sigkill_during_publish_leaves_the_previous_release_served(master, big_r
     assert serving(config) == ("r2", FILES + 1)
     leftovers = [name for name in os.listdir(rt_paths["store"] / "trees" / "test") if name.startswith(".tmp-")]
     assert leftovers == []
-    from releasetrain.store import Store
+    from releasetrain.release.store import Store
     assert Store(config).status()["environments"]["test"]["release"] == "r2"
     assert_serves_whole(config, "r2")
 
@@ -195,7 +196,7 @@ def test_concurrent_packaging_never_corrupts_the_store(master, formula_repos, rt
     results = [(p.wait(timeout=180), p.stdout.read()) for p in processes]
     assert all(code == 0 for code, _ in results), results
     config = rt_config.load(master.config)
-    from releasetrain.store import Store, sha256_file
+    from releasetrain.release.store import Store, sha256_file
     store = Store(config)
     assert sorted(store.list_ids()) == ["c0", "c1", "c2"]
     for release in store.list_ids():
@@ -212,7 +213,7 @@ def test_two_publishes_to_one_environment_are_serialised(master, big_releases, r
     assert [p.wait(timeout=180) for p in processes] == [0, 0]
     release, count = serving(config)
     assert count == FILES + 1
-    from releasetrain.store import Store
+    from releasetrain.release.store import Store
     publishes = [r for r in Store(config).history("test") if r["action"] == "publish"]
     assert sorted(r["release"] for r in publishes) == ["r1", "r2"]
     assert publishes[-1]["release"] == release

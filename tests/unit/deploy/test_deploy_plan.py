@@ -2,7 +2,7 @@
 
 import pytest
 
-from releasetrain import deploy
+from releasetrain.deploy import plan as deploy_plan, run, settings
 from releasetrain.errors import ReleaseTrainError
 
 REGION = {
@@ -13,7 +13,7 @@ REGION = {
 
 
 def plan(mode, region=REGION, **pillar):
-    return deploy.build_plan(deploy.settings(pillar), region, "r2", "test", mode, date="20261125T0000Z")
+    return deploy_plan.build_plan(settings.resolve(pillar), region, "r2", "test", mode, date="20261125T0000Z")
 
 
 @pytest.mark.parametrize(
@@ -21,18 +21,18 @@ def plan(mode, region=REGION, **pillar):
     [("25%", 20, 5), ("25%", 7, 2), ("25%", 1, 1), ("100%", 4, 4), ("3", 10, 3), (2, 10, 2), ("10%", 3, 1)],
 )
 def test_batch_size(spec, total, size):
-    assert deploy.batch_size(spec, total) == size
+    assert deploy_plan.batch_size(spec, total) == size
 
 
 @pytest.mark.parametrize("spec", ["0", "-1", "0%", "150%", "a quarter", ""])
 def test_bad_batch_size_says_what_is_allowed(spec):
     with pytest.raises(ReleaseTrainError, match="deploy:batch must be a positive count or a share"):
-        deploy.batch_size(spec, 10)
+        deploy_plan.batch_size(spec, 10)
 
 
 def test_batches_are_sorted_and_cover_every_node_once():
-    assert deploy.batches(["c3", "c1", "c2", "c5", "c4"], "40%") == [["c1", "c2"], ["c3", "c4"], ["c5"]]
-    assert deploy.batches([], "25%") == []
+    assert deploy_plan.batches(["c3", "c1", "c2", "c5", "c4"], "40%") == [["c1", "c2"], ["c3", "c4"], ["c5"]]
+    assert deploy_plan.batches([], "25%") == []
 
 
 @pytest.mark.parametrize(
@@ -40,21 +40,21 @@ def test_batches_are_sorted_and_cover_every_node_once():
     [(None, None, "bootstrap"), (None, True, "upgrade"), ("bootstrap", True, "bootstrap"), ("upgrade", False, "upgrade")],
 )
 def test_mode_defaults_from_the_recorded_release(asked, recorded, mode):
-    assert deploy.choose_mode(asked, recorded) == mode
+    assert deploy_plan.choose_mode(asked, recorded) == mode
 
 
 def test_unknown_mode_is_refused():
     with pytest.raises(ReleaseTrainError, match="mode must be one of bootstrap, upgrade"):
-        deploy.choose_mode("sideways", None)
+        deploy_plan.choose_mode("sideways", None)
 
 
 def test_pillar_merges_over_the_defaults_and_keeps_the_rest():
-    conf = deploy.settings({"stages": {"compute": "test.compute"}, "targets": {"compute": {"tgt": "G@roles:compute and G@region:n", "tgt_type": "compound"}}})
+    conf = settings.resolve({"stages": {"compute": "test.compute"}, "targets": {"compute": {"tgt": "G@roles:compute and G@region:n", "tgt_type": "compound"}}})
     assert conf["stages"]["compute"] == ["test.compute"]
     assert conf["stages"]["keystone"] == ["openstack.keystone"]
     assert conf["targets"]["compute"]["tgt_type"] == "compound"
     assert conf["targets"]["controller"] == {"tgt": "roles:controller", "tgt_type": "grain"}
-    assert deploy.DEFAULTS["stages"]["compute"] == ["openstack.nova.compute", "openstack.neutron.compute"]
+    assert settings.DEFAULTS["stages"]["compute"] == ["openstack.nova.compute", "openstack.neutron.compute"]
 
 
 def test_bootstrap_order():
@@ -147,10 +147,10 @@ def test_a_region_without_controllers_is_refused_with_what_to_check():
 
 
 def test_a_missing_stage_mapping_is_named():
-    conf = deploy.settings()
+    conf = settings.resolve()
     del conf["stages"]["keystone"]
     with pytest.raises(ReleaseTrainError, match="no SLS list for stage 'keystone'"):
-        deploy.build_plan(conf, REGION, "r2", "test", "bootstrap")
+        deploy_plan.build_plan(conf, REGION, "r2", "test", "bootstrap")
 
 
 def test_state_outcome_names_failed_states_in_run_order():
@@ -159,14 +159,14 @@ def test_state_outcome_names_failed_states_in_run_order():
         "file_|-a_|-a_|-managed": {"__id__": "a", "result": True, "comment": "", "changes": {"diff": "x"}, "__run_num__": 0},
         "file_|-c_|-c_|-managed": {"__id__": "c", "result": None, "comment": "would change", "changes": {}, "__run_num__": 2},
     }
-    changes, failures = deploy.state_outcome(ret)
+    changes, failures = run.state_outcome(ret)
     assert failures == ["b: boom"]
     assert changes == {"a": {"diff": "x"}, "c": {"would": "would change"}}
-    assert deploy.state_outcome(["Rendering SLS 'test:trace' failed: bad"]) == ({}, ["Rendering SLS 'test:trace' failed: bad"])
+    assert run.state_outcome(["Rendering SLS 'test:trace' failed: bad"]) == ({}, ["Rendering SLS 'test:trace' failed: bad"])
 
 
 def test_step_failed_names_stage_node_and_reason():
-    assert str(deploy.StepFailed("compute", "cmp02", "health gate: service:nova-compute: not running")) == (
+    assert str(run.StepFailed("compute", "cmp02", "health gate: service:nova-compute: not running")) == (
         "stage compute failed on cmp02: health gate: service:nova-compute: not running"
     )
 

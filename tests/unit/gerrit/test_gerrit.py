@@ -5,7 +5,8 @@ import pathlib
 
 import pytest
 
-from releasetrain import config as rt_config, gerrit
+from releasetrain import config as rt_config
+from releasetrain.gerrit import events as gerrit
 from releasetrain.errors import ReleaseTrainError
 
 FIXTURES = pathlib.Path(__file__).parents[2] / "fixtures" / "gerrit"

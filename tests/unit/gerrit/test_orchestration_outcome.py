@@ -1,6 +1,6 @@
 """pipeline.orchestration_outcome: what the vote says of a state.orchestrate return, in its real shapes."""
 
-from releasetrain.pipeline import orchestration_outcome
+from releasetrain.gerrit.pipeline import orchestration_outcome
 
 ID = "deploy-step-0"
 

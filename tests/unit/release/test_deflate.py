@@ -1,4 +1,4 @@
-"""releasetrain.deflate: parallel gzip whose bytes depend only on the input."""
+"""releasetrain.release.deflate: parallel gzip whose bytes depend only on the input."""
 
 import gzip
 import random
@@ -8,8 +8,8 @@ import zlib
 
 import pytest
 
-from releasetrain import deflate
-from releasetrain.deflate import BLOCK
+from releasetrain.release import deflate
+from releasetrain.release.deflate import BLOCK
 
 
 def text(size, seed=0):

@@ -6,8 +6,8 @@ import tarfile
 import pytest
 
 from releasetrain.errors import ManifestError
-from releasetrain.kit import Member, check_links, members_from_archive, members_from_tar, tree_table, write_tarball
-from releasetrain.manifest import RepoPin
+from releasetrain.release.kit import Member, check_links, members_from_archive, members_from_tar, tree_table, write_tarball
+from releasetrain.release.manifest import RepoPin
 
 PIN = RepoPin(name="f", url="u", sha="0" * 40, path="states/f")
 
@@ -233,7 +233,7 @@ def summary(result):
 
 @pytest.mark.parametrize("path", ["states/f", "."])
 def test_reading_git_archive_gives_what_tarfile_reads(path, monkeypatch):
-    from releasetrain import kit
+    from releasetrain.release import kit
     pin = RepoPin(name="f", url="u", sha="0" * 40, path=path)
     data = git_like_tar(ENTRIES)
     assert data[156:157] == tarfile.XGLTYPE  # the commit id comes first, as from git
@@ -244,7 +244,7 @@ def test_reading_git_archive_gives_what_tarfile_reads(path, monkeypatch):
 
 
 def test_names_git_writes_as_pax_records_go_through_tarfile(monkeypatch):
-    from releasetrain import kit
+    from releasetrain.release import kit
     long_name = "d" * 120 + "/" + "f" * 150 + ".sls"  # too long for ustar: git writes a pax path record
     data = git_like_tar(ENTRIES + [(long_name, tarfile.REGTYPE, 0o664, b"long\n")], long_names=True)
     used = []
@@ -271,7 +271,7 @@ def test_reading_keeps_symlinks_for_the_kit_wide_check():
 
 @pytest.mark.parametrize("long_names", [False, True])
 def test_reading_a_spooled_archive_gives_the_same_members_and_kit_bytes(tmp_path, long_names):
-    from releasetrain.kit import FileSlice, members_from_spool
+    from releasetrain.release.kit import FileSlice, members_from_spool
     entries = ENTRIES + [("big.bin", tarfile.REGTYPE, 0o664, bytes(range(256)) * 5000)]
     if long_names:
         entries.append(("d" * 120 + "/" + "f" * 150 + ".sls", tarfile.REGTYPE, 0o664, b"long\n"))

@@ -5,7 +5,7 @@ import random
 
 import pytest
 
-from releasetrain.links import MAX_FOLLOWS, UnsafeLink, check
+from releasetrain.release.links import MAX_FOLLOWS, UnsafeLink, check
 
 
 def refusal(links, paths=(), roots=("",)):

@@ -6,7 +6,7 @@ import time
 import pytest
 import yaml
 
-from releasetrain import manifest
+from releasetrain.release import manifest
 from releasetrain.errors import ManifestError
 
 SHA = "3f1c" + "0" * 36

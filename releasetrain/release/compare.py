@@ -1,8 +1,8 @@
 """``release.diff``: what changed between two releases, repo by repo, from the mirrors."""
 
-from releasetrain.manifest import RepoPin
-from releasetrain.mirror import Mirror
-from releasetrain.store import Store
+from releasetrain.release.manifest import RepoPin
+from releasetrain.release.mirror import Mirror
+from releasetrain.release.store import Store
 
 
 def diff(config, old, new):

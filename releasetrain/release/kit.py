@@ -8,7 +8,7 @@ GNU tar headers (no PAX time records), and a gzip header without name or time.
 The headers are written here rather than by :mod:`tarfile` (the bytes are the
 ones ``tarfile`` writes in GNU format, checked by the tests), in a fraction of
 the Python time and no longer tied to a Python version's tarfile; the gzip is
-:mod:`releasetrain.deflate`'s, whose bytes do not depend on the number of cores.
+:mod:`releasetrain.release.deflate`'s, whose bytes do not depend on the number of cores.
 """
 
 import hashlib
@@ -20,7 +20,8 @@ from dataclasses import dataclass
 
 import yaml
 
-from releasetrain import deflate, links
+from releasetrain.release import deflate
+from releasetrain.release import links
 from releasetrain.errors import ManifestError
 
 METADATA_NAME = ".releasetrain.yml"
@@ -459,7 +460,7 @@ def write_tarball(fileobj, members, mtime, blocks=()):
     """Write the reproducible tarball of ``members`` (and ``blocks``, see :func:`tar_blocks`)
     to ``fileobj``; return its sha256.
 
-    The tar bytes are those of ``tarfile`` (GNU format); :mod:`releasetrain.deflate`
+    The tar bytes are those of ``tarfile`` (GNU format); :mod:`releasetrain.release.deflate`
     compresses them at level 6 on every core while this thread builds the headers.
     """
     hasher = hashlib.sha256()

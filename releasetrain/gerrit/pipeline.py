@@ -35,11 +35,14 @@ from collections.abc import Mapping
 import git
 import yaml
 
-from releasetrain import gerrit, journal, manifest as manifest_mod, packaging
+from releasetrain import journal
+from releasetrain.gerrit import events as gerrit
+from releasetrain.release import manifest as manifest_mod
+from releasetrain.release import packaging
 from releasetrain.errors import ReleaseTrainError
 from releasetrain.locking import file_lock, try_lock
 from releasetrain.journal import now
-from releasetrain.store import Store
+from releasetrain.release.store import Store
 
 log = logging.getLogger(__name__)
 

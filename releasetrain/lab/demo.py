@@ -1,6 +1,6 @@
 """The README's main job on a local default: a region deployed by ``deploy.region`` in the lab.
 
-``./run demo`` (``python -m releasetrain.demo``), as root on Debian 12:
+``./run demo`` (``python -m releasetrain.lab.demo``), as root on Debian 12:
 
 1. writes a salt-master configuration under ``.local/demo`` (nothing in /etc):
    the release store, the lab's settings, listening on 0.0.0.0 for the lab's
@@ -38,7 +38,7 @@ import time
 import git
 import yaml
 
-from releasetrain import manifest as manifest_mod
+from releasetrain.release import manifest as manifest_mod
 from releasetrain import secrets
 from releasetrain.cli import master_config
 from releasetrain.errors import ReleaseTrainError
@@ -46,7 +46,7 @@ from releasetrain.lab import guest
 from releasetrain.lab import settings as lab_settings
 from releasetrain.lab import topology as lab_topology
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.path.dirname(sys.executable)
 #: The pillar the region's nodes get in the saltenv deployed (``test``): the lab's addresses and
 #: that environment's settings (both from the published kit), and the secrets made for the demo.
@@ -93,7 +93,7 @@ def write_master_config(root, env="test"):
         yaml.safe_dump(config, handle, sort_keys=False)
     top = {env: {"*": [sls.format(env=env) for sls in PILLAR_SLS]}}
     with open(os.path.join(pillar_dir, "top.sls"), "w", encoding="utf-8") as handle:
-        handle.write("# Written by releasetrain.demo: the region pillar of the published kit, and the secrets.\n")
+        handle.write("# Written by releasetrain.lab.demo: the region pillar of the published kit, and the secrets.\n")
         yaml.safe_dump(top, handle, sort_keys=False)
     secrets.write_pillar(os.path.join(pillar_dir, SECRETS_SLS))
     return root
@@ -304,7 +304,7 @@ def pin_to_checkout(manifest_path, out_path, checkout=REPO_ROOT):
              for pin in parsed.repos]
     pinned = {"release": f"{parsed.release}-{head[:SHORT_SHA]}"} if parsed.release else {}
     with open(out_path, "w", encoding="utf-8") as handle:
-        handle.write(f"# Written by releasetrain.demo: {manifest_path} with {', '.join(sorted(ours))} "
+        handle.write(f"# Written by releasetrain.lab.demo: {manifest_path} with {', '.join(sorted(ours))} "
                      f"pinned to {checkout} HEAD.\n")
         yaml.safe_dump({**pinned, "repos": repos}, handle, sort_keys=False)
     return out_path

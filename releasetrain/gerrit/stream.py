@@ -27,7 +27,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from releasetrain import gerrit
+from releasetrain.gerrit import events as gerrit
 from releasetrain.errors import ReleaseTrainError
 
 log = logging.getLogger(__name__)

@@ -30,11 +30,12 @@ import zlib
 
 import yaml
 
-from releasetrain import journal, links
+from releasetrain import journal
+from releasetrain.release import links
 from releasetrain.errors import StoreError
-from releasetrain.kit import METADATA_NAME, unprintable
+from releasetrain.release.kit import METADATA_NAME, unprintable
 from releasetrain.locking import file_lock
-from releasetrain.manifest import RELEASE_RE
+from releasetrain.release.manifest import RELEASE_RE
 
 SWITCHING_ACTIONS = ("publish", "promote", "rollback", "recover")
 

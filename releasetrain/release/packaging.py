@@ -10,13 +10,13 @@ import shutil
 import tarfile
 import tempfile
 
-from releasetrain import manifest as manifest_mod
+from releasetrain.release import manifest as manifest_mod
 from releasetrain.errors import ManifestError
-from releasetrain.kit import (METADATA_NAME, PATH_MAX, check_links, check_names, members_from_spool, metadata_member,
+from releasetrain.release.kit import (METADATA_NAME, PATH_MAX, check_links, check_names, members_from_spool, metadata_member,
                             tree_table, write_tarball)
-from releasetrain.mirror import Mirror
+from releasetrain.release.mirror import Mirror
 from releasetrain.journal import now
-from releasetrain.store import Store
+from releasetrain.release.store import Store
 
 log = logging.getLogger(__name__)
 PARALLEL_REPOS = 4

@@ -1,0 +1,139 @@
+"""What ``deploy.region`` applies, where and how: ``DEFAULTS`` and the ``deploy`` pillar merged over it."""
+
+import copy
+
+ROLES = ("controller", "network", "compute")
+MODES = ("bootstrap", "upgrade")
+
+#: The one place that says what the release train applies, where and how.
+#: Pillar ``deploy:`` overrides any key (dicts merge recursively).
+DEFAULTS = {
+    # role -> how to find its members; a region pillar may narrow these,
+    # e.g. {"tgt": "G@roles:compute and G@region:north", "tgt_type": "compound"}
+    "targets": {role: {"tgt": f"roles:{role}", "tgt_type": "grain"} for role in ROLES},
+    # stage -> SLS names in the release's saltenv
+    "stages": {
+        "infra": ["openstack.infra"],
+        "keystone": ["openstack.keystone"],
+        "glance_placement": ["openstack.glance", "openstack.placement"],
+        "nova_control": ["openstack.nova.controller"],
+        "neutron_server": ["openstack.neutron.server"],
+        "neutron_network": ["openstack.neutron.network"],
+        "compute": ["openstack.nova.compute", "openstack.neutron.compute"],
+        "cell_discovery": ["openstack.nova.discover"],  # on the first controller
+    },
+    "batch": "25%",  # compute batch size: a count ("5") or a share ("25%")
+    "network_batch": 1,  # network nodes upgraded this many at a time
+    "timeout": 120,  # seconds a step waits for a silent minion
+    "gate_wait": 300,  # seconds a health gate keeps asking before it fails (services take time to come up)
+    "gate_interval": 10,
+    # Shell commands run on the first controller; "{host}", "{release}",
+    # "{env}", "{path}" are filled in.  An empty value skips the command.
+    "openrc": "/root/admin-openrc",  # sourced before OpenStack CLI commands
+    "commands": {
+        "upgrade_checks": [
+            "nova-status upgrade check",
+            "placement-status upgrade check",
+            "glance-status upgrade check",
+            "cinder-status upgrade check",
+            "neutron-status upgrade check",
+        ],
+        "backup": "mkdir -p \"$(dirname {path})\" && "
+        "mysqldump --all-databases --single-transaction --routines --events | gzip > {path}",
+        "compute_disable": "openstack compute service set --disable "
+        "--disable-reason 'releasetrain {release}' {host} nova-compute",
+        "compute_enable": "openstack compute service set --enable {host} nova-compute",
+        "smoke": [
+            "openstack token issue -f value -c id",
+            "openstack compute service list",
+            "openstack network agent list",
+        ],
+    },
+    "backup_path": "/var/backups/releasetrain/mysql-{env}-{release}-{date}.sql.gz",
+    # stage -> health probes run after it: "on" is a role, or "batch" for the
+    # nodes the step just touched; "checks" are openstack_health.check kwargs.
+    "health": {
+        "infra": [
+            {"on": "controller", "checks": {"services": ["mariadb", "rabbitmq-server", "memcached"]}}
+        ],
+        "keystone": [
+            {
+                "on": "controller",
+                "checks": {"endpoints": {"keystone": "http://127.0.0.1:5000/v3"}, "services": ["keystone"]},
+            }
+        ],
+        "glance_placement": [
+            {
+                "on": "controller",
+                "checks": {
+                    "endpoints": {
+                        "glance": "http://127.0.0.1:9292/",
+                        "placement": "http://127.0.0.1:8778/",
+                    },
+                    "services": ["glance-api", "placement-api"],
+                },
+            }
+        ],
+        "nova_control": [
+            {
+                "on": "controller",
+                "checks": {
+                    "endpoints": {"nova": "http://127.0.0.1:8774/"},
+                    "services": ["nova-api", "nova-scheduler", "nova-conductor"],
+                },
+            }
+        ],
+        "neutron_server": [
+            {
+                "on": "controller",
+                "checks": {
+                    "endpoints": {"neutron": "http://127.0.0.1:9696/"},
+                    "services": ["neutron-api", "neutron-rpc-server"],
+                },
+            }
+        ],
+        "neutron_network": [
+            {
+                "on": "batch",
+                "checks": {
+                    "services": [
+                        "neutron-linuxbridge-agent",
+                        "neutron-dhcp-agent",
+                        "neutron-l3-agent",
+                        "neutron-metadata-agent",
+                    ]
+                },
+            },
+            {"on": "first_controller", "checks": {"agents": True}},
+        ],
+        "compute": [
+            {"on": "batch", "checks": {"services": ["libvirtd", "nova-compute", "neutron-linuxbridge-agent"]}},
+            {"on": "first_controller", "checks": {"agents": True}},
+        ],
+        "smoke": [
+            {"on": "first_controller", "checks": {"agents": True}},
+        ],
+    },
+}
+
+CONTROLLER_STAGES = ("infra", "keystone", "glance_placement", "nova_control", "neutron_server")
+
+
+def merge(base, override):
+    """``base`` with ``override`` merged in; dicts merge recursively, the rest is replaced."""
+    result = copy.deepcopy(base)
+    for key, value in (override or {}).items():
+        if isinstance(value, dict) and isinstance(result.get(key), dict):
+            result[key] = merge(result[key], value)
+        else:
+            result[key] = copy.deepcopy(value)
+    return result
+
+
+def resolve(pillar_deploy=None):
+    """``DEFAULTS`` with the ``deploy`` pillar merged over it."""
+    merged = merge(DEFAULTS, pillar_deploy or {})
+    for stage, sls in merged["stages"].items():
+        if isinstance(sls, str):
+            merged["stages"][stage] = [sls]
+    return merged
