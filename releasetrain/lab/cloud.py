@@ -18,6 +18,7 @@ import os
 import salt.utils.yaml
 
 from releasetrain.lab.errors import LabError
+from releasetrain.lab.topology import KNOWN_DISTRIBUTIONS
 
 PROVIDER = "releasetrain-openstack"
 DEFAULT_SIZES = {
@@ -70,18 +71,19 @@ def profiles(topo, options, sizes):
 
 
 def cloud_map(topo):
-    """``salt-cloud -m`` map: each node under the profile of its first role, with its roles grain."""
+    """``salt-cloud -m`` map: each node under the profile of its first role, with its roles grain
+    (and its distribution's image, when the topology names one)."""
     result = {}
     for node in topo.nodes:
-        entry = {
-            node.name: {
-                "grains": {"roles": list(node.roles), "releasetrain_lab": topo.name},
-                "networks": [
-                    {"name": f"{topo.name}-{net}", "fixed": [str(address)]} for net, address in node.addresses.items()
-                ],
-            }
+        vm = {
+            "grains": {"roles": list(node.roles), "releasetrain_lab": topo.name},
+            "networks": [
+                {"name": f"{topo.name}-{net}", "fixed": [str(address)]} for net, address in node.addresses.items()
+            ],
         }
-        result.setdefault(profile_name(topo, node.roles[0]), []).append(entry)
+        if node.distribution:
+            vm["image"] = f"Debian {KNOWN_DISTRIBUTIONS[node.distribution]}"  # whatever ``image`` says
+        result.setdefault(profile_name(topo, node.roles[0]), []).append({node.name: vm})
     return result
 
 

@@ -1,9 +1,18 @@
-"""The cached base image: a Debian root made once by debootstrap, with Salt in a venv.
+"""The cached base images: one Debian root per distribution, made once by debootstrap, with Salt.
 
-Every node mounts it read-only as the lower layer of its overlayfs, so a new
-node costs seconds.  The image's folder name carries a hash of its recipe, so
-a new Salt version, suite or mirror makes a new image instead of reusing a
-stale one.
+Every node mounts its distribution's image read-only as the lower layer of its
+overlayfs, so a new node costs seconds.  An image's folder name carries a
+hash of its recipe, so a new Salt version, suite or mirror makes a new image
+instead of reusing a stale one.
+
+The minion is independent of the node's own Python: ``/opt/salt`` holds a
+Python of its own (the ``RUNTIME_SUITE`` image's interpreter and standard
+library, copied) with Salt in its ``dist-packages``.  It is built once in the
+``RUNTIME_SUITE`` image and copied into every other distribution's image, so
+the same minion runs on bookworm and trixie nodes, and a node's distribution
+upgrade, which removes the old release's python3.11, leaves it working: it
+needs only the C libraries whose sonames both releases share (libc, libz,
+libexpat, libssl3, libffi8, ...).
 """
 
 import contextlib
@@ -20,7 +29,8 @@ from releasetrain.locking import file_lock
 
 LOCK_WAIT = 3600  # seconds a lab.up waits for another one's image build (a debootstrap is allowed 1800)
 
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2
+RUNTIME_SUITE = "bookworm"  # the minion's Python comes from this distribution's image
 PACKAGES = (
     "systemd",
     "systemd-sysv",
@@ -58,10 +68,12 @@ WantedBy=multi-user.target
 """
 
 
-def recipe(settings):
+def recipe(settings, suite):
     return {
         "version": RECIPE_VERSION,
-        "suite": settings.suite,
+        "suite": suite,
+        # another distribution's image copies the runtime's minion: a new runtime makes a new image
+        "runtime": None if suite == RUNTIME_SUITE else image_dir(settings, RUNTIME_SUITE),
         "mirror": settings.mirror,
         "security_mirror": settings.security_mirror,
         "salt": settings.salt_version,
@@ -71,28 +83,29 @@ def recipe(settings):
     }
 
 
-def image_dir(settings):
-    digest = hashlib.sha256(json.dumps(recipe(settings), sort_keys=True).encode()).hexdigest()
-    return os.path.join(settings.cache_dir, "images", f"{settings.suite}-salt{settings.salt_version}-{digest[:10]}")
+def image_dir(settings, suite):
+    digest = hashlib.sha256(json.dumps(recipe(settings, suite), sort_keys=True).encode()).hexdigest()
+    return os.path.join(settings.cache_dir, "images", f"{suite}-salt{settings.salt_version}-{digest[:10]}")
 
 
-def root(settings):
-    return os.path.join(image_dir(settings), "root")
+def root(settings, suite):
+    return os.path.join(image_dir(settings, suite), "root")
 
 
-def is_ready(settings):
-    return os.path.exists(os.path.join(image_dir(settings), "ready.json"))
+def is_ready(settings, suite):
+    return os.path.exists(os.path.join(image_dir(settings, suite), "ready.json"))
 
 
-def ensure(settings, log=print):
-    """The base image's root folder; built first if it is not in the cache."""
-    final = image_dir(settings)
-    if is_ready(settings):
+def ensure(settings, suite, log=print):
+    """The root folder of ``suite``'s base image; built first if it is not in the cache."""
+    final = image_dir(settings, suite)
+    if is_ready(settings, suite):
         return os.path.join(final, "root")
+    runtime = None if suite == RUNTIME_SUITE else ensure(settings, RUNTIME_SUITE, log)
     os.makedirs(os.path.dirname(final), exist_ok=True)
     with _locked(os.path.dirname(final)):
-        if not is_ready(settings):  # another lab.up may have built it meanwhile
-            _build(settings, final, log)
+        if not is_ready(settings, suite):  # another lab.up may have built it meanwhile
+            _build(settings, suite, final, runtime, log)
     return os.path.join(final, "root")
 
 
@@ -105,28 +118,54 @@ def _busy(holder, waited):
     return LabError(f"the lab's base image is being built by {holder}; waited {waited:.0f}s, try again when it is done")
 
 
-def _build(settings, final, log):
+def _build(settings, suite, final, runtime, log):
+    """debootstrap ``suite``, then Salt: installed (the runtime's suite) or copied from ``runtime``'s image root."""
     started = time.monotonic()
     building = f"{final}.building"
     shutil.rmtree(building, ignore_errors=True)
     shutil.rmtree(final, ignore_errors=True)
     os.makedirs(building)
     rootfs = os.path.join(building, "root")
-    log(f"debootstrap {settings.suite} from {settings.mirror} (once; cached in {final})")
+    log(f"debootstrap {suite} from {settings.mirror} (once; cached in {final})")
     host.run(
         "debootstrap",
         "--variant=minbase",
         f"--include={','.join(PACKAGES)}",
-        settings.suite,
+        suite,
         rootfs,
         settings.mirror,
         timeout=1800,
     )
-    _install_salt(settings, rootfs, log)
-    _configure(settings, rootfs)
+    if runtime is None:
+        _install_salt(settings, rootfs, log)
+        _make_standalone(rootfs)
+    else:
+        log(f"copying the minion's runtime ({SALT_VENV}) from the {RUNTIME_SUITE} image")
+        shutil.copytree(os.path.join(runtime, SALT_VENV.lstrip("/")), os.path.join(rootfs, SALT_VENV.lstrip("/")),
+                        symlinks=True)
+    _configure(settings, suite, rootfs)
     with open(os.path.join(building, "ready.json"), "w", encoding="utf-8") as handle:
-        json.dump({**recipe(settings), "seconds": round(time.monotonic() - started, 1)}, handle)
+        json.dump({**recipe(settings, suite), "seconds": round(time.monotonic() - started, 1)}, handle)
     os.rename(building, final)
+
+
+def _make_standalone(rootfs):
+    """Turn the venv in ``SALT_VENV`` into a Python of its own: the image's interpreter and standard
+    library are copied in, and Salt moves to the ``dist-packages`` that Debian's Python searches under
+    its prefix.  Python finds its prefix from its own path (``lib/python3.X/os.py`` beside ``bin/``)."""
+    version = _image_python(rootfs)
+    salt = os.path.join(rootfs, SALT_VENV.lstrip("/"))
+    for name in ("pyvenv.cfg", "bin/python", "bin/python3", f"bin/python{version}"):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(salt, name))
+    shutil.copy2(os.path.join(rootfs, "usr/bin", f"python{version}"), os.path.join(salt, "bin", f"python{version}"))
+    os.symlink(f"python{version}", os.path.join(salt, "bin", "python3"))
+    os.symlink("python3", os.path.join(salt, "bin", "python"))
+    stdlib = os.path.join(salt, "lib", f"python{version}")
+    os.makedirs(os.path.join(salt, "lib", "python3"))
+    os.rename(os.path.join(stdlib, "site-packages"), os.path.join(salt, "lib", "python3", "dist-packages"))
+    shutil.rmtree(stdlib)
+    shutil.copytree(os.path.join(rootfs, "usr/lib", f"python{version}"), stdlib, symlinks=True)
 
 
 def _image_python(rootfs):
@@ -176,8 +215,7 @@ def _write(rootfs, path, text, mode=0o644):
     os.chmod(target, mode)
 
 
-def _configure(settings, rootfs):
-    suite = settings.suite
+def _configure(settings, suite, rootfs):
     _write(
         rootfs,
         "/etc/apt/sources.list",

@@ -41,7 +41,8 @@ def up(settings, master_opts, topology_path=None, wait=True, log=print):
         state["pki_dir"] = master_opts["pki_dir"]
         _save_state(settings, state)
 
-        base_root = image.ensure(settings, log=log)
+        base_roots = {suite: image.ensure(settings, suite, log=log) for suite in sorted(
+            {distribution(settings, node) for node in topo.nodes})}
         for net in topo.networks:
             network.ensure_bridge(topo, net)
         proxy.ensure(
@@ -56,7 +57,7 @@ def up(settings, master_opts, topology_path=None, wait=True, log=print):
             _accept(master_opts["pki_dir"], node.name, public)
             state["accepted"][node.name] = public
             _save_state(settings, state)
-            nodes.ensure_root(dirs, base_root)
+            nodes.ensure_root(dirs, base_roots[distribution(settings, node)])
             if not nodes.running(dirs):
                 # a node whose nspawn died may have left its systemd behind: clear it first
                 nodes.stop_all([(dirs, network.netns_path(topo, node))])
@@ -68,6 +69,11 @@ def up(settings, master_opts, topology_path=None, wait=True, log=print):
     if answered is not None:
         result["answering"] = sorted(answered)
     return result
+
+
+def distribution(settings, node):
+    """The Debian release ``node`` boots: its own, its topology's, else the lab's ``suite``."""
+    return node.distribution or settings.suite
 
 
 def down(settings):
@@ -112,6 +118,7 @@ def status(settings):
             "running": nodes.running(dirs),
             "pid": nodes.read_pid(dirs),
             "roles": list(node.roles),
+            "distribution": distribution(settings, node),
             "addresses": {net: str(addr) for net, addr in node.addresses.items()},
             "netns": network.netns_name(topo, node),
         }

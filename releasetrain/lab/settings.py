@@ -15,7 +15,8 @@ Keys (all optional):
     The nodes' source of ``<suite>-security``: most OpenStack packages have
     two versions in bookworm, the point release and the security update.
 ``suite`` (``bookworm``)
-    The Debian release of the nodes.
+    The Debian release of the nodes whose topology names none (a topology's
+    ``distribution``, or a node's, wins); one of ``topology.KNOWN_DISTRIBUTIONS``.
 ``proxy_port`` (``3148``)
     apt-cacher-ng's port on the master's mgmt address (not 3142, so a host
     apt-cacher-ng service does not collide).
@@ -29,6 +30,7 @@ import os
 from dataclasses import dataclass
 
 from releasetrain.lab import hostapt
+from releasetrain.lab.topology import KNOWN_DISTRIBUTIONS
 from releasetrain.lab.errors import LabError
 
 DEFAULTS = {
@@ -69,7 +71,7 @@ def from_opts(opts):
 def make(**overrides):
     values = {**DEFAULTS, **{k: v for k, v in overrides.items() if v is not None}}
     try:
-        return Settings(
+        settings = Settings(
             state_dir=os.path.abspath(values["state_dir"]),
             cache_dir=os.path.abspath(values["cache_dir"]),
             mirror=values["mirror"] or hostapt.debian_mirror(),
@@ -81,3 +83,7 @@ def make(**overrides):
         )
     except (TypeError, ValueError) as err:
         raise LabError(f"releasetrain:lab: bad value: {err}") from err
+    if settings.suite not in KNOWN_DISTRIBUTIONS:
+        raise LabError(f"releasetrain:lab:suite: unknown distribution {settings.suite!r} "
+                       f"(known: {', '.join(KNOWN_DISTRIBUTIONS)})")
+    return settings

@@ -16,12 +16,14 @@ import yaml
 from releasetrain.lab.errors import LabError
 
 KNOWN_ROLES = ("controller", "network", "compute", "storage")
+# The Debian releases a node can run (codename -> version); each has its own cached base image.
+KNOWN_DISTRIBUTIONS = {"bookworm": "12", "trixie": "13"}
 REQUIRED_NETWORKS = ("mgmt",)
 # Bridges are named "rl<tag>-<network>" and Linux caps interface names at 15 chars.
 _NETWORK_NAME = re.compile(r"^[a-z][a-z0-9]{0,8}$")
 _NODE_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
-_TOP_KEYS = {"name", "networks", "master", "nodes"}
-_NODE_KEYS = {"name", "roles", "addresses"}
+_TOP_KEYS = {"name", "networks", "master", "nodes", "distribution"}
+_NODE_KEYS = {"name", "roles", "addresses", "distribution"}
 _NETWORK_KEYS = {"name", "cidr"}
 
 
@@ -40,6 +42,7 @@ class Node:
     name: str
     roles: tuple
     addresses: dict = field(hash=False)  # network name -> IPv4Address
+    distribution: str = None  # None: the topology's, else the lab's default (``suite``)
 
     @property
     def mgmt_address(self):
@@ -53,6 +56,7 @@ class Topology:
     master_address: ipaddress.IPv4Address
     nodes: tuple
     source: str = ""
+    distribution: str = None  # None: the lab's default (``releasetrain:lab:suite``)
 
     def network(self, name):
         return next(net for net in self.networks if net.name == name)
@@ -107,10 +111,18 @@ class _Checker:
         name = data.get("name")
         if not isinstance(name, str) or not _NODE_NAME.match(name):
             self.fail("name must be a short lowercase name such as 'region-minimal'")
+        distribution = self.distribution(data.get("distribution"), "the topology")
         networks = self.networks(data.get("networks"))
         master = self.master(data.get("master"), networks)
-        nodes = self.nodes(data.get("nodes"), networks, master)
-        return Topology(name, networks, master, nodes, self.source)
+        nodes = self.nodes(data.get("nodes"), networks, master, distribution)
+        return Topology(name, networks, master, nodes, self.source, distribution)
+
+    def distribution(self, value, owner):
+        if value is None:
+            return None
+        if not isinstance(value, str) or value not in KNOWN_DISTRIBUTIONS:
+            self.fail(f"{owner}: unknown distribution {value!r} (known: {', '.join(KNOWN_DISTRIBUTIONS)})")
+        return value
 
     def networks(self, items):
         if not isinstance(items, list) or not items:
@@ -154,7 +166,7 @@ class _Checker:
         mgmt = next(net for net in networks if net.name == "mgmt")
         return self.address(item.get("address"), mgmt, "master")
 
-    def nodes(self, items, networks, master):
+    def nodes(self, items, networks, master, distribution):
         if not isinstance(items, list) or not items:
             self.fail("nodes must be a non-empty list of {name, roles, addresses}")
         by_name = {net.name: net for net in networks}
@@ -190,7 +202,8 @@ class _Checker:
                 checked[net_name] = address
             # Keep the topology's network order so interface order is stable.
             ordered = {net.name: checked[net.name] for net in networks if net.name in checked}
-            nodes.append(Node(name, tuple(roles), ordered))
+            own = self.distribution(item.get("distribution"), owner)
+            nodes.append(Node(name, tuple(roles), ordered, own or distribution))
         return tuple(nodes)
 
 
@@ -202,7 +215,11 @@ def summary(topo):
         "master": str(topo.master_address),
         "networks": {net.name: str(net.cidr) for net in topo.networks},
         "nodes": {
-            node.name: {"roles": list(node.roles), "addresses": {k: str(v) for k, v in node.addresses.items()}}
+            node.name: {
+                "roles": list(node.roles),
+                "addresses": {k: str(v) for k, v in node.addresses.items()},
+                **({"distribution": node.distribution} if node.distribution else {}),
+            }
             for node in topo.nodes
         },
     }

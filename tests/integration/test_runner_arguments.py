@@ -183,6 +183,17 @@ def test_lab_down_takes_the_topology_lab_up_took(runners, lab_master, tmp_path):
     assert not os.path.exists(lab_master.config["releasetrain"]["lab"]["state_dir"])
 
 
+def test_lab_up_refuses_an_unknown_distribution_before_making_anything(runners, lab_master, tmp_path):
+    bad = tmp_path / "sid.yml"
+    data = yaml.safe_load(open(topology.default_path(), encoding="utf-8"))
+    data["nodes"][2]["distribution"] = "sid"
+    bad.write_text(yaml.safe_dump(data))
+    result = call(runners, "lab.up", topology=str(bad))
+    assert result["retcode"] == 1
+    assert result["error"] == f"{bad}: node 'cmp01': unknown distribution 'sid' (known: bookworm, trixie)"
+    assert not os.path.exists(lab_master.config["releasetrain"]["lab"]["state_dir"])
+
+
 def test_lab_down_with_a_topology_leaves_another_lab_alone(runners, lab_master):
     """The state dir says another lab is up (a state.json as lab.up writes it): lab.down
     topology=<the default> refuses in one line and the state stays."""

@@ -4,6 +4,7 @@ import os
 
 import salt.cloud
 import salt.config
+import yaml
 
 from releasetrain.lab import cloud, topology
 
@@ -46,6 +47,19 @@ def test_map_lists_every_node_with_its_roles(tmp_path):
     assert sorted(mapped["region-minimal-compute"]) == ["cmp01", "cmp02"]
     assert nodes["cmp02"]["grains"]["roles"] == ["compute"]
     assert {"name": "region-minimal-tenant", "fixed": ["10.231.20.32"]} in nodes["cmp02"]["networks"]
+
+
+def test_a_nodes_distribution_picks_its_image(tmp_path):
+    """A mixed region: cmp02's map entry overrides the profile's image with Debian 13; the rest keep it."""
+    data = yaml.safe_load(open(topology.default_path(), encoding="utf-8"))
+    data["nodes"][3]["distribution"] = "trixie"
+    written = cloud.write(topology.parse(data, source="mixed.yml"), str(tmp_path), image="Ubuntu 24.04")
+    opts = load(written, tmp_path)
+    opts["map"] = written["map"]
+    mapped = salt.cloud.Map(opts).read()
+    images = {name: spec.get("image") for entries in mapped.values() for name, spec in entries.items()}
+    assert images == {"ctl01": None, "net01": None, "cmp01": None, "cmp02": "Debian 13"}
+    assert {profile["image"] for profile in opts["profiles"].values()} == {"Ubuntu 24.04"}
 
 
 def test_runner_writes_the_files(make_master, tmp_path):

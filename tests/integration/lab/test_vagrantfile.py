@@ -66,19 +66,43 @@ def test_default_topology_machines(tmp_path):
     assert machines == {"salt"} | {node.name for node in topology.load().nodes}
 
 
+def provisioners(topology_path=None):
+    """Each machine's provisioner and box, as the Vagrantfile defines them (read by a recording stand-in)."""
+    import json
+
+    stub = os.path.join(os.path.dirname(__file__), "vagrant_provision.rb")
+    env = {**os.environ, **({"RELEASETRAIN_TOPOLOGY": topology_path} if topology_path else {})}
+    out = subprocess.run(
+        ["ruby", stub, os.path.join(tree_root(), "Vagrantfile")],
+        capture_output=True, text=True, check=True, timeout=60, cwd=tree_root(), env=env,
+    )
+    return {item["machine"]: item for item in json.loads(out.stdout)}
+
+
+@pytest.mark.skipif(not shutil.which("ruby"), reason="ruby is not installed")
+def test_a_distribution_picks_the_nodes_box(tmp_path):
+    import yaml
+
+    data = yaml.safe_load(open(topology.default_path(), encoding="utf-8"))
+    default = provisioners()
+    assert {machine: item["box"] for machine, item in default.items()} == {
+        "salt": None, **{node["name"]: "generic/ubuntu2204" for node in data["nodes"]}}  # RELEASETRAIN_BOX's
+    data["distribution"] = "bookworm"
+    data["nodes"][3]["distribution"] = "trixie"
+    path = tmp_path / "mixed.yml"
+    path.write_text(yaml.safe_dump(data))
+    boxes = {machine: item["box"] for machine, item in provisioners(str(path)).items()}
+    assert boxes == {"salt": None, "ctl01": "debian/bookworm64", "net01": "debian/bookworm64",
+                     "cmp01": "debian/bookworm64", "cmp02": "debian/trixie64"}
+    assert validate(tmp_path, ignore_provider=True, RELEASETRAIN_TOPOLOGY=str(path)).returncode == 0
+
+
 @pytest.mark.skipif(not shutil.which("ruby"), reason="ruby is not installed")
 def test_provisioning_scripts_are_valid_shell(tmp_path):
     """Each machine's provisioner is valid sh; the master serves the release store's trees."""
-    import json
-
     import yaml
 
-    stub = os.path.join(os.path.dirname(__file__), "vagrant_provision.rb")
-    out = subprocess.run(
-        ["ruby", stub, os.path.join(tree_root(), "Vagrantfile")],
-        capture_output=True, text=True, check=True, timeout=60, cwd=tree_root(),
-    )
-    scripts = {item["machine"]: item for item in json.loads(out.stdout)}
+    scripts = provisioners()
     assert set(scripts) == {"salt"} | {node.name for node in topology.load().nodes}
     for machine, item in scripts.items():
         assert item["args"] == ["3008.4"]

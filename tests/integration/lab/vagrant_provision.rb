@@ -1,17 +1,25 @@
 # Loads the Vagrantfile with a recording stand-in for Vagrant's config object
-# and prints each shell provisioner as JSON: [{"machine": ..., "script": ...}].
+# and prints each shell provisioner as JSON: [{"machine": ..., "script": ..., "args": ..., "box": ...}]
+# ("box": the machine's own box, or nil when it takes config.vm.box).
 require "json"
 
 class Recorder
   attr_reader :scripts
 
-  def initialize(scripts = [], machine = nil)
+  def initialize(scripts = [], machine = nil, boxes = {})
     @scripts = scripts
     @machine = machine
+    @boxes = boxes
+  end
+
+  def boxes = @boxes
+
+  def box=(value)
+    @boxes[@machine] = value if @machine
   end
 
   def define(name, *_args, **_kw)
-    yield Recorder.new(@scripts, name)
+    yield Recorder.new(@scripts, name, @boxes)
   end
 
   def provision(_name, **kw)
@@ -19,7 +27,7 @@ class Recorder
   end
 
   def method_missing(_name, *_args, **_kw)
-    yield Recorder.new(@scripts, @machine) if block_given?
+    yield Recorder.new(@scripts, @machine, @boxes) if block_given?
     self
   end
 
@@ -30,7 +38,7 @@ module Vagrant
   def self.configure(_version)
     recorder = Recorder.new
     yield recorder
-    puts JSON.generate(recorder.scripts)
+    puts JSON.generate(recorder.scripts.map { |item| item.merge("box" => recorder.boxes[item["machine"]]) })
   end
 end
 

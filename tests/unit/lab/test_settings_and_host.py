@@ -15,6 +15,13 @@ def test_defaults_and_overrides():
     assert result.salt_version == "3008.4"
 
 
+@pytest.mark.parametrize("suite", ["buster", "Trixie", "13"])
+def test_an_unknown_distribution_is_refused(suite):
+    with pytest.raises(LabError, match=rf"^releasetrain:lab:suite: unknown distribution '{suite}' \(known: bookworm, trixie\)$"):
+        settings.from_opts({"releasetrain": {"lab": {"suite": suite}}})
+    assert settings.from_opts({"releasetrain": {"lab": {"suite": "trixie"}}}).suite == "trixie"
+
+
 def test_unknown_key_is_refused():
     with pytest.raises(LabError, match="unknown key 'statedir'"):
         settings.from_opts({"releasetrain": {"lab": {"statedir": "/x"}}})

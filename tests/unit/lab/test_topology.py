@@ -59,6 +59,10 @@ ERRORS = [
     (changed(["nodes"], []), "nodes must be a non-empty list"),
     (changed(["name"], None), "name must be a short lowercase name"),
     ("just a string", "the topology must be a mapping"),
+    (changed(["distribution"], "buster"), "the topology: unknown distribution 'buster' (known: bookworm, trixie)"),
+    (changed(["nodes", 1, "distribution"], "sid"), "node 'cmp01': unknown distribution 'sid' (known: bookworm, trixie)"),
+    (changed(["nodes", 1, "distribution"], ["trixie"]), "node 'cmp01': unknown distribution ['trixie']"),
+    (changed(["distribution"], 13), "the topology: unknown distribution 13"),
 ]
 
 
@@ -71,6 +75,15 @@ def test_bad_topology_is_one_clear_line(data, message):
     assert text.startswith("region.yml: ")
     assert "\n" not in text
     assert isinstance(info.value, ReleaseTrainError)
+
+
+def test_distribution_of_the_topology_and_of_a_node():
+    plain = topology.parse(GOOD)
+    assert plain.distribution is None and {node.distribution for node in plain.nodes} == {None}
+    mixed = topology.parse({**changed(["nodes", 1, "distribution"], "trixie"), "distribution": "bookworm"})
+    assert [(node.name, node.distribution) for node in mixed.nodes] == [("ctl01", "bookworm"), ("cmp01", "trixie")]
+    assert topology.summary(mixed)["nodes"]["cmp01"]["distribution"] == "trixie"
+    assert all(node.distribution == "trixie" for node in topology.parse({**GOOD, "distribution": "trixie"}).nodes)
 
 
 def test_good_topology_parses():
