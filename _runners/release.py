@@ -16,13 +16,11 @@ Each environment's tree is ``<store>/envs/<env>``; list it in that saltenv's
 ``file_roots`` (``releasetrain master-config`` prints the snippet).
 """
 
-import contextlib
 import logging
 
 from releasetrain import saltglue
 from releasetrain.release import compare
 from releasetrain.release import packaging
-from releasetrain.gerrit import pipeline
 from releasetrain.saltglue import flag, positive_int, runner, text
 from releasetrain.release.store import Store
 
@@ -102,19 +100,11 @@ def diff(old: text, new: text):
     return compare.diff(saltglue.load_config(__opts__), old, new)
 
 
-#: Actions that switch an environment's tree, and which argument names it.
-SWITCHES_ENV = {"publish": 1, "promote": 1, "rollback": 0}
-
-
 def _publishing(action, *args, **kwargs):
     store = _store()
-    # Not for verify: deploy.region calls it while the pipeline holds the lock.
-    held = None
-    if action in SWITCHES_ENV:
-        env = args[SWITCHES_ENV[action]]
-        store.config.check_env(env)
-        held = pipeline.env_lock(store.config, env)
-    with held or contextlib.nullcontext(), saltglue.MasterEvents(__opts__, "releasetrain/release") as emit:
+    # publish, promote and rollback take the environment's lock themselves (the store's env_lock);
+    # verify does not: deploy.region calls it while the pipeline holds that lock.
+    with saltglue.MasterEvents(__opts__, "releasetrain/release") as emit:
         result = getattr(store, action)(*args, **kwargs)
         if action != "verify":
             saltglue.refresh_fileserver(__opts__, result["env"])

@@ -53,7 +53,19 @@ MAX_BODY = 1 << 20
 
 
 class GerritEventError(ReleaseTrainError):
-    """An event that is malformed or hostile; ``str()`` says what is wrong with it."""
+    """An event that is malformed or hostile; ``str()`` says what is wrong with it.
+
+    ``field`` names what was refused (``body``, ``event``, or a field as the message names it:
+    ``project``, ``patchSet.revision``...) and ``guard`` the check that refused it: ``size``,
+    ``utf-8``, ``json``, ``object``, ``type``, ``known-type``, ``name``, ``number``, ``range``,
+    ``sha``, ``change-id``, ``who``, ``event-key``, ``text``, ``change-ref``, ``ref-owner``,
+    ``agree``, ``approvals``, ``label``, ``missing``, ``key-match``.
+    """
+
+    def __init__(self, message, field=None, guard=None):
+        super().__init__(message)
+        self.field = field
+        self.guard = guard
 
 
 @dataclass(frozen=True)
@@ -146,21 +158,21 @@ def parse_body(body):
         return body
     if isinstance(body, (bytes, bytearray)):
         if len(body) > MAX_BODY:
-            raise GerritEventError(f"body of {len(body)} bytes is larger than {MAX_BODY}")
+            raise GerritEventError(f"body of {len(body)} bytes is larger than {MAX_BODY}", "body", "size")
         try:
             body = body.decode("utf-8")
         except UnicodeDecodeError as err:
-            raise GerritEventError("body is not UTF-8") from err
+            raise GerritEventError("body is not UTF-8", "body", "utf-8") from err
     if not isinstance(body, str) or not body.strip():
-        raise GerritEventError("empty body; expected a Gerrit event as JSON")
+        raise GerritEventError("empty body; expected a Gerrit event as JSON", "body", "json")
     if len(body) > MAX_BODY:
-        raise GerritEventError(f"body of {len(body)} characters is larger than {MAX_BODY}")
+        raise GerritEventError(f"body of {len(body)} characters is larger than {MAX_BODY}", "body", "size")
     try:
         data = json.loads(body)
     except ValueError as err:
-        raise GerritEventError(f"body is not JSON ({err.msg} at position {err.pos})") from err
+        raise GerritEventError(f"body is not JSON ({err.msg} at position {err.pos})", "body", "json") from err
     if not isinstance(data, dict):
-        raise GerritEventError("body must be a JSON object")
+        raise GerritEventError("body must be a JSON object", "body", "object")
     return data
 
 
@@ -169,7 +181,7 @@ def _mapping(data, key, required=True):
     if value is None and not required:
         return {}
     if not isinstance(value, dict):
-        raise GerritEventError(f"field {key!r} must be an object")
+        raise GerritEventError(f"field {key!r} must be an object", key, "object")
     return value
 
 
@@ -177,23 +189,23 @@ def _name(value, what, pattern):
     if isinstance(value, dict):  # older Gerrit versions: {"name": ...}
         value = value.get("name")
     if not isinstance(value, str) or not value or len(value) > MAX_NAME or not pattern.fullmatch(value) or ".." in value:
-        raise GerritEventError(f"{what} {_show(value)} is not a valid name")
+        raise GerritEventError(f"{what} {_show(value)} is not a valid name", what, "name")
     return value
 
 
 def _sha(value, what):
-    return _checked(value, what, SHA_RE, "a 40-hex commit SHA")
+    return _checked(value, what, SHA_RE, "a 40-hex commit SHA", "sha")
 
 
 def _int(value, what, minimum=1):
     if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise GerritEventError(f"{what} {_show(value)} is not a number")
+        raise GerritEventError(f"{what} {_show(value)} is not a number", what, "number")
     if isinstance(value, str):
         if not NUMBER_RE.fullmatch(value):
-            raise GerritEventError(f"{what} {_show(value)} is not a number")
+            raise GerritEventError(f"{what} {_show(value)} is not a number", what, "number")
         value = int(value)
     if value < minimum or value > 10**12:
-        raise GerritEventError(f"{what} {value} is out of range")
+        raise GerritEventError(f"{what} {value} is out of range", what, "range")
     return value
 
 
@@ -215,12 +227,12 @@ def normalise(data):
     ref, new_rev, created (eventCreatedOn), approvals ({label: value}), who, key.
     """
     if not isinstance(data, dict):
-        raise GerritEventError("event must be a JSON object")
+        raise GerritEventError("event must be a JSON object", "event", "object")
     kind = data.get("type")
     if not isinstance(kind, str) or not TYPE_RE.fullmatch(kind):
-        raise GerritEventError(f"type {_show(kind)} is not a Gerrit event type")
+        raise GerritEventError(f"type {_show(kind)} is not a Gerrit event type", "type", "type")
     if kind not in KNOWN_TYPES:
-        raise GerritEventError(f"type {kind!r} is not one of {', '.join(KNOWN_TYPES)}")
+        raise GerritEventError(f"type {kind!r} is not one of {', '.join(KNOWN_TYPES)}", "type", "known-type")
     created = _int(data.get("eventCreatedOn"), "eventCreatedOn", minimum=0) if "eventCreatedOn" in data else 0
     event = {"type": kind, "created": created}
     if kind == "ref-updated":
@@ -238,7 +250,7 @@ def normalise(data):
         project = _name(change.get("project", data.get("project")), "project", PROJECT_RE)
         top = data.get("project")
         if top is not None and _name(top, "project", PROJECT_RE) != project:
-            raise GerritEventError("project and change.project disagree")
+            raise GerritEventError("project and change.project disagree", "project", "agree")
         number = _int(change.get("number"), "change.number")
         ps_number = _int(patchset.get("number"), "patchSet.number")
         ref = _change_ref(patchset.get("ref"), number, ps_number, "patchSet.ref")
@@ -265,14 +277,14 @@ def normalise(data):
 def _change_ref(ref, number, ps_number, what):
     match = CHANGE_REF_RE.fullmatch(ref) if isinstance(ref, str) else None
     if not match:
-        raise GerritEventError(f"{what} {_show(ref)} is not refs/changes/NN/CHANGE/PATCHSET")
+        raise GerritEventError(f"{what} {_show(ref)} is not refs/changes/NN/CHANGE/PATCHSET", what, "change-ref")
     if int(match.group(2)) != number or int(match.group(3)) != ps_number or match.group(1) != f"{number % 100:02d}":
-        raise GerritEventError(f"{what} {ref!r} does not belong to change {number} patch set {ps_number}")
+        raise GerritEventError(f"{what} {ref!r} does not belong to change {number} patch set {ps_number}", what, "ref-owner")
     return ref
 
 
 def _change_id(value, what):
-    return _checked(value, what, CHANGE_ID_RE, "a Change-Id")
+    return _checked(value, what, CHANGE_ID_RE, "a Change-Id", "change-id")
 
 
 def _text(check):
@@ -280,24 +292,24 @@ def _text(check):
     return lambda value, what: check(value if isinstance(value, str) else None, what)
 
 
-def _checked(value, what, pattern, meaning):
+def _checked(value, what, pattern, meaning, guard):
     if not isinstance(value, str) or not pattern.fullmatch(value):
-        raise GerritEventError(f"{what} {_show(value)} is not {meaning}")
+        raise GerritEventError(f"{what} {_show(value)} is not {meaning}", what, guard)
     return value
 
 
 def _plain_text(value, what):
     if not isinstance(value, str):
-        raise GerritEventError(f"{what} {_show(value)} is not text")
+        raise GerritEventError(f"{what} {_show(value)} is not text", what, "text")
     return value
 
 
 def _flat_approvals(value, what):
     if not isinstance(value, dict) or len(value) > 50:
-        raise GerritEventError(f"{what} must be a mapping of labels to votes")
+        raise GerritEventError(f"{what} must be a mapping of labels to votes", what, "approvals")
     for label, vote in value.items():
         if not isinstance(label, str) or not LABEL_RE.fullmatch(label):
-            raise GerritEventError(f"approval label {_show(label)} is not a label name")
+            raise GerritEventError(f"approval label {_show(label)} is not a label name", what, "label")
         _int(vote, f"approval {label}", minimum=-100)
     return dict(value)
 
@@ -307,8 +319,8 @@ _NORMALISED_FIELDS = {
     None: {"created": lambda value, what: _int(value, what, minimum=0),
            "project": _text(lambda value, what: _name(value, what, PROJECT_RE)),
            "branch": _text(lambda value, what: _name(value, what, BRANCH_RE)),
-           "who": lambda value, what: _checked(value, what, WHO_RE, "a user name as normalise keeps it"),
-           "key": lambda value, what: _checked(value, what, EVENT_KEY_RE, "an event key")},
+           "who": lambda value, what: _checked(value, what, WHO_RE, "a user name as normalise keeps it", "who"),
+           "key": lambda value, what: _checked(value, what, EVENT_KEY_RE, "an event key", "event-key")},
     "ref-updated": {"new_rev": _sha, "old_rev": _sha},
     "patchset-created": {"change": _int, "patchset": _int, "revision": _sha, "ref": _plain_text,
                          "change_id": lambda value, what: value if value == "" else _change_id(value, what)},
@@ -323,19 +335,19 @@ def check_normalised(event):
     just the keys normalise gives (``repo`` and ``signature`` are dropped), or raises GerritEventError.
     """
     if not isinstance(event, dict):
-        raise GerritEventError("event must be a mapping")
+        raise GerritEventError("event must be a mapping", "event", "object")
     kind = event.get("type")
     if kind not in KNOWN_TYPES:
-        raise GerritEventError(f"type {_show(kind)} is not one of {', '.join(KNOWN_TYPES)}")
+        raise GerritEventError(f"type {_show(kind)} is not one of {', '.join(KNOWN_TYPES)}", "type", "known-type")
     checks = {**_NORMALISED_FIELDS[None], **_NORMALISED_FIELDS[kind]}
     missing = [key for key in checks if key not in event]
     if missing:
-        raise GerritEventError(f"field {missing[0]!r} is missing")
+        raise GerritEventError(f"field {missing[0]!r} is missing", missing[0], "missing")
     flat = {"type": kind, **{key: check(event[key], key) for key, check in checks.items()}}
     if kind != "ref-updated":
         _change_ref(flat["ref"], flat["change"], flat["patchset"], "ref")
     if flat["key"] != event_key(flat):
-        raise GerritEventError("key does not match the event")
+        raise GerritEventError("key does not match the event", "key", "key-match")
     return flat
 
 
@@ -343,14 +355,14 @@ def _approvals(value):
     if value is None:
         return {}
     if not isinstance(value, list) or len(value) > 50:
-        raise GerritEventError("approvals must be a list")
+        raise GerritEventError("approvals must be a list", "approvals", "approvals")
     result = {}
     for item in value:
         if not isinstance(item, dict):
-            raise GerritEventError("approvals must be a list of objects")
+            raise GerritEventError("approvals must be a list of objects", "approvals", "approvals")
         label = item.get("type")
         if not isinstance(label, str) or not LABEL_RE.fullmatch(label):
-            raise GerritEventError(f"approval label {_show(label)} is not a label name")
+            raise GerritEventError(f"approval label {_show(label)} is not a label name", "approvals", "label")
         result[label] = _int(item.get("value"), f"approval {label}", minimum=-100)
     return result
 

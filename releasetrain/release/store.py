@@ -10,6 +10,7 @@ Layout under ``store``::
     envs/<env> -> ../trees/<env>/<id>   what saltenv <env>'s file_roots lists
     history.jsonl                  one JSON record per action, append-only
     .lock                          flock held by every change to the store
+    pipeline/env-<env>.lock        flock held while <env> is switched (publish, promote, rollback) or deployed
 
 An environment is switched by renaming a new symlink over ``envs/<env>``, an
 atomic step: a reader (the salt-master's fileserver) sees the old tree or the
@@ -63,6 +64,15 @@ def check_release_id(release):
             "starting with a letter or digit)"
         )
     return release
+
+
+def env_lock(config, env, timeout=None):
+    """Held while ``env``'s tree is switched (publish, promote and rollback take it) and while the
+    pipeline deploys there, so that no one switches an environment under a running deployment.
+
+    Reentrant: the pipeline holds it over a whole deployment and publishes inside it."""
+    return file_lock(os.path.join(config.store, "pipeline", f"env-{env}.lock"),
+                     config.lock_timeout if timeout is None else timeout, f"pipeline env-{env}", reentrant=True)
 
 
 def _names_a_release(record):
@@ -325,6 +335,10 @@ class Store:
     def lock(self):
         return file_lock(os.path.join(self.root, ".lock"), self.config.lock_timeout, f"the release store {self.root}")
 
+    def env_lock(self, env, timeout=None):
+        """See :func:`env_lock`: taken before the store's lock, never inside it."""
+        return env_lock(self.config, env, timeout)
+
     # -- releases --------------------------------------------------------
     def exists(self, release):
         return os.path.isfile(self.release_yml_path(release))
@@ -450,7 +464,8 @@ class Store:
     def publish(self, release, env, by):
         check_release_id(release)
         self.config.check_env(env)
-        with self.lock():
+        self.show(release)  # an unknown or damaged release is refused before any lock is waited for (or made)
+        with self.env_lock(env), self.lock():
             self._reconcile(env, by)
             return self._publish_locked(release, env, by, "publish")
 
@@ -460,7 +475,8 @@ class Store:
         chain = list(self.config.environments)
         position = chain.index(to)
         before = chain[position - 1] if position else None
-        with self.lock():
+        self.show(release)  # as publish: refused before any lock
+        with self.env_lock(to), self.lock():
             self._reconcile(to, by)
             self.show(release)
             if before and not force and not self.is_verified(release, before):
@@ -487,7 +503,7 @@ class Store:
     def rollback(self, env, by):
         """Back to the release ``env`` served before the current one: a different release, or one line saying there is none."""
         self.config.check_env(env)
-        with self.lock():  # held from reading the history to the switch: no publish can slip in between
+        with self.env_lock(env), self.lock():  # held from reading the history to the switch: no publish can slip in between
             self._reconcile(env, by)
             stack = self._stack(env)
             if len(stack) < 2:

@@ -115,3 +115,34 @@ def test_a_pipeline_section_of_the_wrong_shape_is_one_line(tmp_path, section):
     config = rt_config.load({"releasetrain": {"store": str(tmp_path), "pipeline": section}})
     with pytest.raises(pipeline_mod.ReleaseTrainError, match=r"^releasetrain:pipeline(:\w+)? must be a mapping"):
         pipeline_mod.pipeline_settings(config)
+
+
+def test_a_merge_commits_the_manifest_with_only_its_repos_sha_changed(world):
+    import git
+
+    sha = commit(world["formula"], {"openstack/nova.sls": "# merged\n"}, "merged", timestamp=1_700_000_500)
+    kit = git.Repo(world["pipeline"].kit.path)
+    before = kit.head.commit.hexsha
+    result = world["pipeline"].on_event(signed(world, "change-merged.json", newRev=sha))
+    assert result["commit"] == kit.head.commit.hexsha != before
+    diff = kit.git.diff(before, result["commit"], "--unified=0").splitlines()
+    changed = [line for line in diff if line[:1] in "+-" and not line.startswith(("+++", "---"))]
+    assert len(changed) == 2 and changed[0].startswith("-") and changed[1] == changed[0].replace("-", "+", 1).replace(
+        changed[0].split()[-1], sha)
+    assert "Change: 12345" in kit.head.commit.message
+
+
+def test_a_deploy_kit_manifest_naming_the_repo_twice_is_refused_in_one_line(world):
+    import yaml
+
+    pipeline = world["pipeline"]
+    path = os.path.join(pipeline.kit.path, pipeline.kit.manifest)
+    with open(path, encoding="utf-8") as handle:
+        data = yaml.safe_load(handle)
+    data["repos"].append(dict(data["repos"][0]))
+    with open(path, "w", encoding="utf-8") as handle:
+        yaml.safe_dump(data, handle)
+    sha = commit(world["formula"], {"openstack/nova.sls": "# merged\n"}, "merged", timestamp=1_700_000_600)
+    with pytest.raises(pipeline_mod.ReleaseTrainError, match=r"^manifest.yml: no single repo named 'openstack-formula'"):
+        pipeline.on_event(signed(world, "change-merged.json", newRev=sha))
+    assert pipeline.status()["runs"] == [] and pipeline.status()["queued"] == []

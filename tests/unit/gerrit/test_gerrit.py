@@ -68,13 +68,46 @@ def test_keys_differ_between_events_and_repeat_for_the_same_event():
 
 HOSTILE = sorted(p.name for p in (FIXTURES / "hostile").iterdir())
 
+#: Each hostile fixture and the (field, guard) that must refuse it (GerritEventError.field and .guard):
+#: a new fixture needs an entry here, or its test fails.
+HOSTILE_GUARDS = {
+    "branch-option.json": ("branch", "name"),  # "-oProxyCommand=x"
+    "branch-subst.json": ("branch", "name"),  # "master$(touch /tmp/pwned)"
+    "change-number-bool.json": ("change.number", "number"),  # true
+    "change-number-string-junk.json": ("change.number", "number"),  # "12345 && id"
+    "jinja-yaml-injection.json": ("project", "name"),  # "{{ salt['cmd.run'](...) }}"
+    "json-array.json": ("body", "object"),  # [1, 2, 3]
+    "missing-change.json": ("change", "object"),
+    "missing-patchset.json": ("patchSet", "object"),
+    "newrev-injection.json": ("newRev", "sha"),  # "<sha>; id"
+    "not-json.txt": ("body", "json"),  # a form-encoded body
+    "project-mismatch.json": ("project", "agree"),  # project salt/other, change.project salt/openstack-formula
+    "project-newline.json": ("project", "name"),  # "salt/openstack-formula\n"
+    "project-shell.json": ("project", "name"),  # "salt/x;rm -rf /"
+    "project-traversal.json": ("project", "name"),  # "../../etc"
+    "ref-mismatch.json": ("patchSet.ref", "ref-owner"),  # refs/changes/46/12346/3 on change 12345
+    "ref-traversal.json": ("patchSet.ref", "change-ref"),  # "refs/changes/45/12345/../../heads/master"
+    "sha-not-string.json": ("patchSet.revision", "sha"),  # a list
+    "sha-short.json": ("patchSet.revision", "sha"),  # 10 hex digits
+    "sha-upper.json": ("patchSet.revision", "sha"),  # upper case
+    "type-not-string.json": ("type", "type"),  # {"x": 1}
+    "type-unknown.json": ("type", "known-type"),  # "project-created"
+}
+
+
+def test_every_hostile_fixture_has_its_guard():
+    assert sorted(HOSTILE_GUARDS) == HOSTILE
+
 
 @pytest.mark.parametrize("name", HOSTILE)
-def test_hostile_events_are_rejected_with_a_reason(name, settings):
+def test_hostile_events_are_refused_by_their_guard(name, settings):
+    assert name in HOSTILE_GUARDS, f"tests/fixtures/gerrit/hostile/{name}: add the guard that must refuse it"
     raw = (FIXTURES / "hostile" / name).read_bytes()
+    with pytest.raises(gerrit.GerritEventError) as refused:
+        gerrit.normalise(gerrit.parse_body(raw))
+    assert (refused.value.field, refused.value.guard) == HOSTILE_GUARDS[name], str(refused.value)
     event, why = gerrit.accept(raw, settings)
-    assert event is None
-    assert why.startswith("rejected: "), why
+    assert event is None and why == f"rejected: {refused.value}"
 
 
 def test_the_raw_body_path_accepts_bytes_and_routes(settings):
@@ -94,10 +127,15 @@ def test_unconfigured_projects_and_branches_are_ignored(name, reason, settings):
     assert event is None and why.startswith("ignored: ") and reason in why
 
 
-@pytest.mark.parametrize("body", [b"", b"   ", b"\xff\xfe", b"{" * 10, b"x" * (gerrit.MAX_BODY + 1), b"null", b"42"])
-def test_bodies_that_are_not_an_event_object_are_rejected(body, settings):
+@pytest.mark.parametrize("body,guard", [(b"", "json"), (b"   ", "json"), (b"\xff\xfe", "utf-8"), (b"{" * 10, "json"),
+                                        (b"x" * (gerrit.MAX_BODY + 1), "size"), ("x" * (gerrit.MAX_BODY + 1), "size"),
+                                        (b"null", "object"), (b"42", "object")])
+def test_bodies_that_are_not_an_event_object_are_rejected(body, guard, settings):
     event, why = gerrit.accept(body, settings)
     assert event is None and why.startswith("rejected: ")
+    with pytest.raises(gerrit.GerritEventError) as refused:
+        gerrit.parse_body(body)
+    assert (refused.value.field, refused.value.guard) == ("body", guard)
 
 
 def test_secret_comparison():
@@ -188,8 +226,9 @@ TAMPERED = {
 @pytest.mark.parametrize("field,value", [(field, value) for field, values in TAMPERED.items() for value in values])
 def test_a_tampered_field_of_a_normalised_event_is_refused(field, value):
     event = gerrit.normalise(recorded("patchset-created.json"))
-    with pytest.raises(gerrit.GerritEventError):
+    with pytest.raises(gerrit.GerritEventError) as refused:
         gerrit.check_normalised({**event, field: value})
+    assert refused.value.field == field, str(refused.value)
 
 
 @pytest.mark.parametrize("name", RECORDED)
