@@ -9,7 +9,7 @@ include:
   - .db
   - .service
 
-keystone-bootstrap-cmd-run-bootstrap:
+openstack-keystone-bootstrap-cmd-run-bootstrap:
   cmd.run:
     - name: >-
         runuser -u keystone -- keystone-manage bootstrap
@@ -21,10 +21,10 @@ keystone-bootstrap-cmd-run-bootstrap:
     - env: {{ admin_credentials | tojson }}
     - unless: openstack token issue -f value -c id
     - require:
-      - cmd: keystone-db-cmd-run-sync
+      - cmd: openstack-keystone-db-cmd-run-sync
       - sls: {{ tplroot }}.keystone.service
 
-keystone-bootstrap-file-managed-admin-openrc:
+openstack-keystone-bootstrap-file-managed-admin-openrc:
   file.managed:
     - name: /root/admin-openrc
     - user: root

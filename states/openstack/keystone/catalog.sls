@@ -18,10 +18,10 @@
 include:
   - .bootstrap
 
-keystone-catalog-cmd-script-catalog:
+openstack-keystone-catalog-cmd-script-catalog:
   cmd.script:
     - source: salt://{{ tplroot }}/files/keystone/catalog.py
     - stateful: true
     - env: {{ environment | tojson }}
     - require:
-      - cmd: keystone-bootstrap-cmd-run-bootstrap
+      - cmd: openstack-keystone-bootstrap-cmd-run-bootstrap

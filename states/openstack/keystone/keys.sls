@@ -9,7 +9,7 @@ include:
 {%- for secret, directory in openstack.keystone.key_repositories | dictsort %}
 {%-   for key in openstack.secrets[secret] %}
 
-keystone-keys-file-managed-{{ secret | replace('_', '-') }}-{{ loop.index0 }}:
+openstack-keystone-keys-file-managed-{{ secret | replace('_', '-') }}-{{ loop.index0 }}:
   file.managed:
     - name: {{ directory }}/{{ loop.index0 }}
     - contents: {{ key | string | tojson }}
@@ -21,12 +21,12 @@ keystone-keys-file-managed-{{ secret | replace('_', '-') }}-{{ loop.index0 }}:
     - dir_mode: '0700'
     - show_changes: false
     - require:
-      - pkg: keystone-package-pkg-installed
+      - pkg: openstack-keystone-package-pkg-installed
     - require_in:
-      - file: keystone-keys-file-directory-{{ secret | replace('_', '-') }}
+      - file: openstack-keystone-keys-file-directory-{{ secret | replace('_', '-') }}
 {%-   endfor %}
 
-keystone-keys-file-directory-{{ secret | replace('_', '-') }}:
+openstack-keystone-keys-file-directory-{{ secret | replace('_', '-') }}:
   file.directory:
     - name: {{ directory }}
     - user: keystone

@@ -5,7 +5,7 @@
 {%- from tplroot ~ "/libs/require.jinja" import require_pillar %}
 {{- require_pillar(openstack, 'nova_discover', 'openstack.nova.discover') }}
 
-nova-discover-cmd-run-discover-hosts:
+openstack-nova-discover-cmd-run-discover-hosts:
   cmd.run:
     - name: |
         out=$(runuser -u nova -- {{ openstack.nova_discover.command }}) || exit 1

@@ -35,6 +35,28 @@ def stage_sls():
         return [stage["sls"] for stage in yaml.safe_load(handle)["stages"]]
 
 
+def formula_sls():
+    """Every SLS of the formula, named from its file (``init.sls`` names its folder)."""
+    root = os.path.join(tree_path("states"), "openstack")
+    names = []
+    for folder, _, files in os.walk(root):
+        for name in files:
+            if name.endswith(".sls"):
+                parts = os.path.relpath(os.path.join(folder, name[:-4]), tree_path("states")).split(os.sep)
+                names.append(".".join(parts[:-1] if parts[-1] == "init" else parts))
+    return sorted(names)
+
+
+def id_scheme_error(state_id, sls, module, function):
+    """Why ``state_id`` breaks template-formula's scheme, ``<sls path>-<module>-<function>[-<qualifier>]``
+    with the SLS path of the file the state is in (``openstack.keystone.package`` gives
+    ``openstack-keystone-package-pkg-installed``); None when it follows it."""
+    expected = f"{sls.replace('.', '-')}-{module}-{function}".replace("_", "-")
+    if state_id == expected or state_id.startswith(expected + "-"):
+        return None
+    return f"{state_id} (in {sls}) should read {expected}[-<qualifier>]"
+
+
 def drop_key(data, path):
     """Remove ``a:b:c`` from nested ``data``."""
     *parents, last = path.split(":")

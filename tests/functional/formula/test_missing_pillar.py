@@ -57,7 +57,7 @@ def test_a_missing_key_stops_the_run_before_any_state(formula_minion):
 def test_complete_pillar_renders(formula_minion):
     """The same calls render once the pillar is complete (the failures above are the key's)."""
     states = formula_minion("debian-12", minion_id="cmp01").show_sls("openstack.keystone", "openstack.neutron.compute")
-    assert "keystone-bootstrap-cmd-run-bootstrap" in states
+    assert "openstack-keystone-bootstrap-cmd-run-bootstrap" in states
 
 
 @pytest.mark.parametrize("password", ["p@ss/word", "50%off", "a$b", "two words", "quo'te"])
@@ -73,4 +73,4 @@ def test_a_secret_that_would_break_a_url_or_config_fails_the_render(formula_mini
 def test_a_secret_that_starts_with_a_dash_renders(formula_minion):
     """'-' and '_' are in the alphabet releasetrain.secrets draws from (URL-safe base64)."""
     minion = formula_minion("debian-12", extra={"secrets": {"rabbitmq": "-Wj6yJOO_R_ReXlY"}})
-    assert "rabbitmq-user-cmd-run-add-user" in minion.show_sls("openstack.infra")
+    assert "openstack-infra-rabbitmq-user-cmd-run-add-user" in minion.show_sls("openstack.infra")

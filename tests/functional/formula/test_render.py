@@ -2,18 +2,10 @@
 
 import json
 import pathlib
-import re
 
 import pytest
 
-from tests.functional.formula.conftest import PLATFORMS, by_function, stage_sls, state_args
-
-STATE_ID = re.compile(
-    r"^(openstack-repo|mariadb|rabbitmq|memcached|keystone|glance|placement|nova-controller|nova-compute"
-    r"|nova-discover|neutron-server|neutron-network|neutron-compute)"
-    r"-(package|config|service|clean|db|db-api|keys|bootstrap|catalog|databases|user|discover-hosts|repo)?-?"
-    r"(pkg|file|service|cmd|pkgrepo|test)-"
-)
+from tests.functional.formula.conftest import PLATFORMS, by_function, id_scheme_error, stage_sls, state_args
 
 # What the OS maps must give, per platform: service names and repositories.
 EXPECTED_SERVICES = {
@@ -62,8 +54,14 @@ def test_every_stage_renders_with_template_formula_ids(rendered, platform):
         "openstack.nova.controller", "openstack.nova.compute", "openstack.neutron.server",
         "openstack.neutron.network", "openstack.neutron.compute",
     }
-    bad = [state_id for state_id in states if not STATE_ID.match(state_id)]
-    assert not bad, f"state IDs not of the form <component>-<sls>-<module>-<function>: {bad}"
+    bad = [
+        error
+        for state_id, state in states.items()
+        for module in state if not module.startswith("__")
+        for function in state[module] if isinstance(function, str)
+        if (error := id_scheme_error(state_id, state["__sls__"], module, function))
+    ]
+    assert not bad, "state IDs not of the form <sls path>-<module>-<function>[-<qualifier>]:\n" + "\n".join(bad)
 
 
 @pytest.mark.parametrize("platform", sorted(PLATFORMS))
@@ -76,14 +74,14 @@ def test_os_maps_give_the_service_names(rendered, platform):
 @pytest.mark.parametrize("platform", sorted(PLATFORMS))
 def test_os_maps_give_the_package_names(rendered, platform):
     states = rendered[platform]
-    nova = _names(state_args(states["nova-controller-package-pkg-installed"])["pkgs"])
+    nova = _names(state_args(states["openstack-nova-controller-package-pkg-installed"])["pkgs"])
     assert NOVNC_PACKAGE[platform] in nova
-    neutron = _names(state_args(states["neutron-server-package-pkg-installed"])["pkgs"])
+    neutron = _names(state_args(states["openstack-neutron-server-package-pkg-installed"])["pkgs"])
     if platform == "debian-12":
         assert {"neutron-api", "neutron-rpc-server"} <= set(neutron)
     else:
         assert {"neutron-server", "neutron-plugin-ml2"} <= set(neutron)
-    compute = _names(state_args(states["nova-compute-package-pkg-installed"])["pkgs"])
+    compute = _names(state_args(states["openstack-nova-compute-package-pkg-installed"])["pkgs"])
     assert {"nova-compute", "nova-compute-qemu"} <= set(compute)
 
 
@@ -102,19 +100,19 @@ def test_only_ubuntu_2204_adds_the_cloud_archive(rendered, platform):
 def test_linuxbridge_is_allowed_everywhere_neutron_reads_it(rendered, platform):
     """bookworm's neutron 21 and 2024.1 refuse the experimental linuxbridge driver otherwise."""
     for component in ("neutron-server", "neutron-network", "neutron-compute"):
-        neutron_conf = _config(rendered[platform], f"{component}-config-file-managed-neutron.conf")
+        neutron_conf = _config(rendered[platform], f"openstack-{component}-config-file-managed-neutron.conf")
         assert "[experimental]\nlinuxbridge = true" in neutron_conf, component
 
 
 def test_configuration_is_rendered_from_pillar(rendered):
     states = rendered["debian-12"]
-    keystone = _config(states, "keystone-config-file-managed-keystone.conf")
+    keystone = _config(states, "openstack-keystone-config-file-managed-keystone.conf")
     assert "connection = mysql+pymysql://keystone:" in keystone and "@10.231.10.11/keystone" in keystone
     assert keystone.startswith("[DEFAULT]\ndebug = True\n")  # the test environment's pillar
-    ml2 = _config(states, "neutron-server-config-file-managed-ml2_conf.ini")
+    ml2 = _config(states, "openstack-neutron-server-config-file-managed-ml2_conf.ini")
     assert "mechanism_drivers = linuxbridge,l2population" in ml2
     assert "tenant_network_types = vxlan" in ml2
-    nova = _config(states, "nova-controller-config-file-managed-nova.conf")
+    nova = _config(states, "openstack-nova-controller-config-file-managed-nova.conf")
     assert "transport_url = rabbit://openstack:" in nova
 
 
@@ -148,10 +146,11 @@ def _apply_settings(minion, state, path):
 
 
 @pytest.mark.parametrize("minion_id, role, sls, state_id, path, packaged, expected", [
-    ("cmp01", "compute", "openstack.nova.compute", "nova-compute-config-file-keyvalue-qemu.conf",
+    ("cmp01", "compute", "openstack.nova.compute", "openstack-nova-compute-config-file-keyvalue-qemu.conf",
      "/etc/libvirt/qemu.conf", QEMU_CONF, "cgroup_controllers = [ ]"),
-    ("ctl01", "controller", "openstack.neutron.server", "neutron-server-config-file-keyvalue-neutron-api-uwsgi.ini",
-     "/etc/neutron/neutron-api-uwsgi.ini", NEUTRON_API_UWSGI_INI, "threads = 1"),
+    ("ctl01", "controller", "openstack.neutron.server",
+     "openstack-neutron-server-config-file-keyvalue-neutron-api-uwsgi.ini", "/etc/neutron/neutron-api-uwsgi.ini",
+     NEUTRON_API_UWSGI_INI, "threads = 1"),
 ])
 def test_settings_change_one_option_of_a_packaged_file(formula_minion, tmp_path, minion_id, role, sls, state_id,
                                                       path, packaged, expected):
@@ -175,7 +174,7 @@ def test_settings_change_one_option_of_a_packaged_file(formula_minion, tmp_path,
 
 def test_settings_of_the_debian_map_stay_off_ubuntu(rendered):
     """Ubuntu runs neutron-server, no uwsgi file: Debian's setting is not there."""
-    state_id = "neutron-server-config-file-keyvalue-neutron-api-uwsgi.ini"
+    state_id = "openstack-neutron-server-config-file-keyvalue-neutron-api-uwsgi.ini"
     assert state_id in rendered["debian-12"]
     for platform in ("ubuntu-22.04", "ubuntu-24.04"):
         assert state_id not in rendered[platform]
@@ -184,9 +183,10 @@ def test_settings_of_the_debian_map_stay_off_ubuntu(rendered):
 def test_a_settings_change_restarts_the_services(rendered):
     """The services watch the config SLS, which holds the settings states."""
     states = rendered["debian-12"]
-    watch = state_args(states["neutron-server-service-service-running-neutron-api"])["watch"]
+    watch = state_args(states["openstack-neutron-server-service-service-running-neutron-api"])["watch"]
     assert {"sls": "openstack.neutron.server.config"} in watch
-    assert states["neutron-server-config-file-keyvalue-neutron-api-uwsgi.ini"]["__sls__"] == "openstack.neutron.server.config"
+    settings = states["openstack-neutron-server-config-file-keyvalue-neutron-api-uwsgi.ini"]
+    assert settings["__sls__"] == "openstack.neutron.server.config"
 
 
 def test_configuration_files_hide_their_diffs(rendered):
@@ -200,8 +200,8 @@ def test_node_values_come_from_the_nodes_entry(formula_minion):
     states = formula_minion("debian-12", minion_id="cmp02", roles=["compute"]).show_sls(
         "openstack.nova.compute", "openstack.neutron.compute"
     )
-    assert "my_ip = 10.231.10.32" in _config(states, "nova-compute-config-file-managed-nova.conf")
-    agent = _config(states, "neutron-compute-config-file-managed-linuxbridge_agent.ini")
+    assert "my_ip = 10.231.10.32" in _config(states, "openstack-nova-compute-config-file-managed-nova.conf")
+    agent = _config(states, "openstack-neutron-compute-config-file-managed-linuxbridge_agent.ini")
     assert "local_ip = 10.231.20.32" in agent
     assert "physical_interface_mappings = provider:provider" in agent
 
@@ -221,7 +221,7 @@ def test_secrets_stay_out_of_command_lines(formula_minion):
 def test_versions_are_pinned_from_pillar(formula_minion):
     pin = "2:22.0.2-0+deb12u3"
     states = formula_minion("debian-12", extra={"keystone": {"version": pin}}).show_sls("openstack.keystone")
-    pkgs = state_args(states["keystone-package-pkg-installed"])["pkgs"]
+    pkgs = state_args(states["openstack-keystone-package-pkg-installed"])["pkgs"]
     assert {"keystone": pin} in pkgs and {"python3-keystone": pin} in pkgs
     assert "python3-openstackclient" in pkgs  # dependencies stay unpinned
 
@@ -229,10 +229,10 @@ def test_versions_are_pinned_from_pillar(formula_minion):
 def test_moving_a_pin_restarts_the_services(formula_minion):
     """A package upgrade (a release moving its pin) restarts the component's services."""
     states = formula_minion("debian-12").show_sls("openstack.nova.controller")
-    for state_id in ("nova-controller-service-service-running-nova-conductor",
-                     "nova-controller-service-service-running-nova-scheduler"):
+    for state_id in ("openstack-nova-controller-service-service-running-nova-conductor",
+                     "openstack-nova-controller-service-service-running-nova-scheduler"):
         watch = state_args(states[state_id])["watch"]
-        assert {"pkg": "nova-controller-package-pkg-installed"} in watch, watch
+        assert {"pkg": "openstack-nova-controller-package-pkg-installed"} in watch, watch
 
 
 def test_roles_grain_selects_the_stages(formula_minion):

@@ -9,7 +9,7 @@ include:
 {%-   set password = openstack.secrets[owner.secret] | string %}
 {%-   set quoted = "'" ~ password | replace('\\', '\\\\') | replace("'", "\\'") ~ "'" %}
 
-mariadb-databases-cmd-run-create-{{ database | replace('_', '-') }}:
+openstack-infra-mariadb-databases-cmd-run-create-{{ database | replace('_', '-') }}:
   cmd.run:
     - name: mysql --protocol=socket
     - stdin: |
@@ -21,5 +21,5 @@ mariadb-databases-cmd-run-create-{{ database | replace('_', '-') }}:
       - MYSQL_PWD: {{ password | tojson }}
     - unless: mysql --protocol=tcp -h {{ openstack.controller.address }} -u {{ owner.user }} -e 'SELECT 1' {{ database }}
     - require:
-      - service: mariadb-service-service-running-mariadb
+      - service: openstack-infra-mariadb-service-service-running-mariadb
 {%- endfor %}

@@ -9,7 +9,7 @@
 include:
   - .service
 
-rabbitmq-user-cmd-run-add-user:
+openstack-infra-rabbitmq-user-cmd-run-add-user:
   cmd.run:
     - name: >-
         printf '%s\n' "$RABBITMQ_PASSWORD" | rabbitmqctl add_user {{ user }} ||
@@ -18,11 +18,11 @@ rabbitmq-user-cmd-run-add-user:
       - RABBITMQ_PASSWORD: {{ openstack.secrets.rabbitmq | string | tojson }}
     - unless: printf '%s\n' "$RABBITMQ_PASSWORD" | rabbitmqctl -q authenticate_user {{ user }}
     - require:
-      - service: rabbitmq-service-service-running-rabbitmq-server
+      - service: openstack-infra-rabbitmq-service-service-running-rabbitmq-server
 
-rabbitmq-user-cmd-run-set-permissions:
+openstack-infra-rabbitmq-user-cmd-run-set-permissions:
   cmd.run:
     - name: rabbitmqctl set_permissions {{ user }} '.*' '.*' '.*'
     - unless: rabbitmqctl -q list_user_permissions {{ user }} | grep -qxF "$(printf '/\t.*\t.*\t.*')"
     - require:
-      - cmd: rabbitmq-user-cmd-run-add-user
+      - cmd: openstack-infra-rabbitmq-user-cmd-run-add-user

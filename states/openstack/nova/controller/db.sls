@@ -7,21 +7,21 @@ include:
   - .config
 {{ db_sync(openstack, 'nova_controller', 'db_api') }}
 
-nova-controller-db-cmd-run-map-cell0:
+openstack-nova-controller-db-cmd-run-map-cell0:
   cmd.run:
     - name: runuser -u nova -- nova-manage cell_v2 map_cell0
     - unless: {{ list_cells }} | grep -q ' cell0 '
     - require:
-      - cmd: nova-controller-db-api-cmd-run-sync
+      - cmd: openstack-nova-controller-db-cmd-run-api-sync
 {%- for cell in openstack.nova_controller.cells %}
 
-nova-controller-db-cmd-run-create-cell-{{ cell }}:
+openstack-nova-controller-db-cmd-run-create-cell-{{ cell }}:
   cmd.run:
     - name: runuser -u nova -- nova-manage cell_v2 create_cell --name {{ cell }}
     - unless: {{ list_cells }} | grep -q ' {{ cell }} '
     - require:
-      - cmd: nova-controller-db-cmd-run-map-cell0
+      - cmd: openstack-nova-controller-db-cmd-run-map-cell0
     - require_in:
-      - cmd: nova-controller-db-cmd-run-sync
+      - cmd: openstack-nova-controller-db-cmd-run-sync
 {%- endfor %}
 {{ db_sync(openstack, 'nova_controller', 'db') }}
