@@ -15,7 +15,7 @@ master's pillar or ``pillar=`` on the command line), merged over
     deploy:
       targets:            # role -> how to find its nodes (default: grain roles:<role>)
         compute: {tgt: "G@roles:compute and G@region:north", tgt_type: compound}
-      stages:             # stage -> SLS in the release's saltenv
+      stages:             # stage -> SLS in the release's saltenv (default: from the formula's stages.yaml)
         compute: [openstack.nova.compute, openstack.neutron.compute]
       batch: 25%          # computes per batch: a count or a share
       network_batch: 1    # network nodes per step in an upgrade
@@ -29,9 +29,18 @@ master's pillar or ``pillar=`` on the command line), merged over
         smoke: [openstack token issue -f value -c id, ...]
       backup_path: /var/backups/releasetrain/mysql-{env}-{release}-{date}.sql.gz
       health:             # stage -> probes after it: on controller|network|compute|batch|first_controller
-        compute:
-          - {on: batch, checks: {services: [libvirtd, nova-compute, neutron-linuxbridge-agent]}}
+        compute:          # checks: openstack_health.check kwargs
+          - {on: batch, checks: {components: [nova_compute, neutron_compute]}}
           - {on: first_controller, checks: {agents: true}}
+        neutron_network:  # services: names as they are, not read from the formula map
+          - {on: batch, checks: {services: [neutron-linuxbridge-agent, neutron-l3-agent]}}
+
+The default ``stages`` come from ``states/openstack/stages.yaml`` of the
+formula shipped with releasetrain: each formula stage names the deploy stage
+(``deploy_stage``) that applies its SLS.  A gate's ``components`` are parts
+of the formula's map (``openstack/map.jinja``): each node checks the
+``services`` its own merged map lists for them (Debian's ``keystone`` is
+``apache2`` on Ubuntu), read from the release's saltenv.
 
 The formula gets ``deploy:{release, env, stage}`` as pillar with every apply,
 and ``deploy:db_sync`` (True on the first controller only) in an upgrade.

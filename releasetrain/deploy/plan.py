@@ -96,6 +96,8 @@ class _Planner:
                 checks["agents"] = {"hosts": hosts, "kinds": kinds.get(stage, ["nova", "neutron"])}
             if "agents" in checks:
                 checks.setdefault("openrc", self.conf.get("openrc") or "")
+            if "components" in checks:
+                checks.setdefault("saltenv", self.env)  # the node reads its services from this release's formula
             if nodes and checks:
                 resolved.append({"nodes": nodes, "checks": checks})
         return resolved

@@ -1,9 +1,36 @@
 """What ``deploy.region`` applies, where and how: ``DEFAULTS`` and the ``deploy`` pillar merged over it."""
 
 import copy
+import os
+
+import yaml
+
+from releasetrain.errors import ReleaseTrainError
+from releasetrain.loader import tree_path
 
 ROLES = ("controller", "network", "compute")
 MODES = ("bootstrap", "upgrade")
+CONTROLLER_STAGES = ("infra", "keystone", "glance_placement", "nova_control", "neutron_server")
+STAGES = (*CONTROLLER_STAGES, "neutron_network", "compute", "cell_discovery")
+#: The formula shipped with this package says which SLS each stage applies.
+FORMULA_STAGES = os.path.join(tree_path("states"), "openstack", "stages.yaml")
+
+
+def formula_stages(path=FORMULA_STAGES):
+    """stage -> the SLS of the formula stages whose ``deploy_stage`` it is, in the order of ``path``."""
+    with open(path, encoding="utf-8") as handle:
+        formula = yaml.safe_load(handle)
+    stages = {}
+    for entry in formula["stages"]:
+        stage = entry.get("deploy_stage")
+        if stage not in STAGES:
+            raise ReleaseTrainError(
+                f"{path}: formula stage {entry.get('name')!r} has deploy_stage {stage!r}; "
+                f"known: {', '.join(STAGES)}"
+            )
+        stages.setdefault(stage, []).append(entry["sls"])
+    return stages
+
 
 #: The one place that says what the release train applies, where and how.
 #: Pillar ``deploy:`` overrides any key (dicts merge recursively).
@@ -11,17 +38,9 @@ DEFAULTS = {
     # role -> how to find its members; a region pillar may narrow these,
     # e.g. {"tgt": "G@roles:compute and G@region:north", "tgt_type": "compound"}
     "targets": {role: {"tgt": f"roles:{role}", "tgt_type": "grain"} for role in ROLES},
-    # stage -> SLS names in the release's saltenv
-    "stages": {
-        "infra": ["openstack.infra"],
-        "keystone": ["openstack.keystone"],
-        "glance_placement": ["openstack.glance", "openstack.placement"],
-        "nova_control": ["openstack.nova.controller"],
-        "neutron_server": ["openstack.neutron.server"],
-        "neutron_network": ["openstack.neutron.network"],
-        "compute": ["openstack.nova.compute", "openstack.neutron.compute"],
-        "cell_discovery": ["openstack.nova.discover"],  # on the first controller
-    },
+    # stage -> SLS names in the release's saltenv, from states/openstack/stages.yaml
+    # (cell_discovery runs on the first controller)
+    "stages": formula_stages(),
     "batch": "25%",  # compute batch size: a count ("5") or a share ("25%")
     "network_batch": 1,  # network nodes upgraded this many at a time
     "timeout": 120,  # seconds a step waits for a silent minion
@@ -52,14 +71,15 @@ DEFAULTS = {
     "backup_path": "/var/backups/releasetrain/mysql-{env}-{release}-{date}.sql.gz",
     # stage -> health probes run after it: "on" is a role, or "batch" for the
     # nodes the step just touched; "checks" are openstack_health.check kwargs.
+    # "components" name parts of the formula's map (states/openstack/map.jinja):
+    # each node checks the services its own map lists for them on its OS
+    # (Debian's keystone is Ubuntu's apache2); "services" names services as-is.
     "health": {
-        "infra": [
-            {"on": "controller", "checks": {"services": ["mariadb", "rabbitmq-server", "memcached"]}}
-        ],
+        "infra": [{"on": "controller", "checks": {"components": ["mariadb", "rabbitmq", "memcached"]}}],
         "keystone": [
             {
                 "on": "controller",
-                "checks": {"endpoints": {"keystone": "http://127.0.0.1:5000/v3"}, "services": ["keystone"]},
+                "checks": {"endpoints": {"keystone": "http://127.0.0.1:5000/v3"}, "components": ["keystone"]},
             }
         ],
         "glance_placement": [
@@ -70,44 +90,28 @@ DEFAULTS = {
                         "glance": "http://127.0.0.1:9292/",
                         "placement": "http://127.0.0.1:8778/",
                     },
-                    "services": ["glance-api", "placement-api"],
+                    "components": ["glance", "placement"],
                 },
             }
         ],
         "nova_control": [
             {
                 "on": "controller",
-                "checks": {
-                    "endpoints": {"nova": "http://127.0.0.1:8774/"},
-                    "services": ["nova-api", "nova-scheduler", "nova-conductor"],
-                },
+                "checks": {"endpoints": {"nova": "http://127.0.0.1:8774/"}, "components": ["nova_controller"]},
             }
         ],
         "neutron_server": [
             {
                 "on": "controller",
-                "checks": {
-                    "endpoints": {"neutron": "http://127.0.0.1:9696/"},
-                    "services": ["neutron-api", "neutron-rpc-server"],
-                },
+                "checks": {"endpoints": {"neutron": "http://127.0.0.1:9696/"}, "components": ["neutron_server"]},
             }
         ],
         "neutron_network": [
-            {
-                "on": "batch",
-                "checks": {
-                    "services": [
-                        "neutron-linuxbridge-agent",
-                        "neutron-dhcp-agent",
-                        "neutron-l3-agent",
-                        "neutron-metadata-agent",
-                    ]
-                },
-            },
+            {"on": "batch", "checks": {"components": ["neutron_network"]}},
             {"on": "first_controller", "checks": {"agents": True}},
         ],
         "compute": [
-            {"on": "batch", "checks": {"services": ["libvirtd", "nova-compute", "neutron-linuxbridge-agent"]}},
+            {"on": "batch", "checks": {"components": ["nova_compute", "neutron_compute"]}},
             {"on": "first_controller", "checks": {"agents": True}},
         ],
         "smoke": [
@@ -115,8 +119,6 @@ DEFAULTS = {
         ],
     },
 }
-
-CONTROLLER_STAGES = ("infra", "keystone", "glance_placement", "nova_control", "neutron_server")
 
 
 def merge(base, override):

@@ -4,8 +4,8 @@ import http.server
 import threading
 
 import pytest
-import salt.config
-import salt.loader
+
+UBUNTU = {"os": "Ubuntu", "os_family": "Debian", "osfinger": "Ubuntu-24.04"}
 
 
 class Statuses(http.server.BaseHTTPRequestHandler):
@@ -29,11 +29,8 @@ def api():
 
 
 @pytest.fixture(scope="module")
-def check():
-    opts = salt.config.minion_config(None)
-    opts["file_client"] = "local"
-    opts["grains"] = {"id": "cmp01", "fqdn": "cmp01.example.org", "os_family": "Debian", "kernel": "Linux"}
-    return salt.loader.minion_mods(opts)["openstack_health.check"]
+def check(minion_functions):
+    return minion_functions(UBUNTU)["openstack_health.check"]
 
 
 def test_no_checks_is_healthy(check):
@@ -77,3 +74,37 @@ def test_agents_without_the_openstack_cli_fail_with_the_reason(check, tmp_path):
     assert result["healthy"] is False
     assert [c["name"] for c in result["checks"]] == ["agents:nova", "agents:neutron"]
     assert all("exited 127" in c["detail"] for c in result["checks"])
+
+
+def test_components_are_checked_by_the_services_of_this_nodes_map(check):
+    """Ubuntu's map runs keystone and placement under apache2: one check for both."""
+    result = check(components=["keystone", "placement", "neutron_server"], services=["apache2", "memcached"],
+                   saltenv="test")
+    assert [c["name"] for c in result["checks"]] == ["service:apache2", "service:neutron-server", "service:memcached"]
+
+
+def test_the_same_components_name_debians_services(minion_functions):
+    debian = minion_functions({"os": "Debian", "os_family": "Debian", "osfinger": "Debian-12"})
+    result = debian["openstack_health.check"](components=["keystone", "neutron_server"], saltenv="test")
+    assert [c["name"] for c in result["checks"]] == ["service:keystone", "service:neutron-api", "service:neutron-rpc-server"]
+
+
+def test_a_component_the_map_does_not_know_fails_named(check):
+    result = check(components=["nova_compute", "nova_discover", "glance-api"], saltenv="test")
+    assert result["healthy"] is False
+    assert result["checks"][:2] == [
+        {"name": "component:nova_discover", "ok": False,
+         "detail": "the openstack formula map in saltenv test lists no services for it"},
+        {"name": "component:glance-api", "ok": False,
+         "detail": "the openstack formula map in saltenv test lists no services for it"},
+    ]
+    assert [c["name"] for c in result["checks"][2:]] == ["service:libvirtd", "service:nova-compute"]
+
+
+def test_a_saltenv_without_the_formula_fails_in_one_check(check):
+    result = check(components=["keystone"], saltenv="base")
+    assert result["healthy"] is False
+    (failed,) = result["checks"]
+    assert failed["name"] == "components"
+    assert failed["detail"].startswith("cannot read openstack/map.jinja from saltenv base: ")
+    assert "\n" not in failed["detail"]

@@ -54,7 +54,7 @@ def test_pillar_merges_over_the_defaults_and_keeps_the_rest():
     assert conf["stages"]["keystone"] == ["openstack.keystone"]
     assert conf["targets"]["compute"]["tgt_type"] == "compound"
     assert conf["targets"]["controller"] == {"tgt": "roles:controller", "tgt_type": "grain"}
-    assert settings.DEFAULTS["stages"]["compute"] == ["openstack.nova.compute", "openstack.neutron.compute"]
+    assert {**settings.DEFAULTS["stages"], "compute": ["test.compute"]} == conf["stages"]  # from stages.yaml: test_formula_stages
 
 
 def test_bootstrap_order():
@@ -121,7 +121,10 @@ def test_each_compute_is_disabled_before_its_batch_and_enabled_after():
 
 def test_health_gates_cover_the_batch_and_ask_the_controller_about_its_agents():
     batch = plan("upgrade")["steps"][4]
-    assert batch["gate"][0] == {"nodes": ["cmp01", "cmp02"], "checks": {"services": ["libvirtd", "nova-compute", "neutron-linuxbridge-agent"]}}
+    assert batch["gate"][0] == {
+        "nodes": ["cmp01", "cmp02"],
+        "checks": {"components": ["nova_compute", "neutron_compute"], "saltenv": "test"},
+    }
     assert batch["gate"][1] == {
         "nodes": ["ctl01"],
         "checks": {"agents": {"hosts": ["cmp01", "cmp02"], "kinds": ["nova", "neutron"]}, "openrc": "/root/admin-openrc"},
@@ -133,6 +136,13 @@ def test_health_gates_cover_the_batch_and_ask_the_controller_about_its_agents():
     controller = plan("upgrade")["steps"][1]
     assert {node for probe in controller["gate"] for node in probe["nodes"]} == {"ctl01"}
     assert "keystone" in str(controller["gate"])
+    assert all(probe["checks"]["saltenv"] == "test" for probe in controller["gate"] if "components" in probe["checks"])
+
+
+def test_explicit_services_in_the_pillar_stay_as_they_are():
+    compute = {"compute": [{"on": "batch", "checks": {"services": ["libvirtd", "nova-compute"]}}]}
+    batch = plan("upgrade", health=compute)["steps"][4]
+    assert batch["gate"] == [{"nodes": ["cmp01", "cmp02"], "checks": {"services": ["libvirtd", "nova-compute"]}}]
 
 
 def test_hostile_host_names_are_quoted():
