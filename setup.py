@@ -62,6 +62,7 @@ setup(
         "salt==3008.4",
         "GitPython>=3.1.40",
         "PyYAML>=6.0",
+        "psutil>=5.9",
         "requests>=2.31",
     ],
     extras_require={

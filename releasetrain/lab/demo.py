@@ -12,7 +12,10 @@
 3. starts a salt-master daemon with that configuration;
 4. holds the lab (a test session that has it makes the demo wait), brings up
    the default topology (``salt-run lab.up``) and deploys the release with
-   ``salt-run state.orchestrate deploy.region``;
+   ``salt-run state.orchestrate deploy.region``, showing each step as it starts and
+   ends from the ``releasetrain/deploy/step/{start,done}`` events on the master's bus
+   (:class:`StepEvents`, which first proves it hears the bus with a
+   ``releasetrain/demo/listening`` event of its own);
 5. proves the cloud: boots a server on QEMU and shows the line its guest writes to
    its console (:mod:`releasetrain.lab.guest`, through ``salt CONTROLLER cmd.run_all``);
 6. shows ``release.status`` and how to reach the region.
@@ -29,17 +32,18 @@ import contextlib
 import json
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import git
+import psutil
 import yaml
 
 from releasetrain.release import manifest as manifest_mod
-from releasetrain import secrets
+from releasetrain import saltglue, secrets
 from releasetrain.cli import master_config
 from releasetrain.errors import ReleaseTrainError
 from releasetrain.lab import guest
@@ -56,13 +60,18 @@ SECRETS_SLS = os.path.join("openstack", "secrets", "lab.sls")
 HOLD_WAIT = 4 * 3600
 MASTER_START_TIMEOUT = 90
 MASTER_STOP_TIMEOUT = 60
+#: How long ``stop_master`` waits after SIGKILL before it gives up.
+MASTER_KILL_TIMEOUT = 10
 OPENRC = guest.OPENRC
 #: The manifest the demo packages: the example, with this checkout's repos re-pinned to HEAD.
 PINNED_MANIFEST = "manifest.yml"
 SHORT_SHA = 10
-# salt-run's console log at level info says when each deploy.region step starts and ends
-STEP_START = re.compile(r"^\[INFO\s*\] Executing state deploy\.step for \[(?P<id>[^\]]+)\]")
-STEP_DONE = re.compile(r"^\[INFO\s*\] Completed state \[(?P<id>[^\]]+)\] at time \S+ \(duration_in_ms=(?P<ms>[\d.]+)\)")
+#: The tags ``deploy.step`` fires on the master bus (``_states/deploy.py``): ``.../start``, ``.../done``.
+STEP_EVENTS = "releasetrain/deploy/step/"
+#: How long :class:`StepEvents` waits to be connected to the master's event bus.
+LISTEN_TIMEOUT = 10
+# the demo's own lines and salt-run's streamed output come from two threads
+_OUTPUT = threading.Lock()
 
 
 class DemoError(Exception):
@@ -119,23 +128,116 @@ def _error_line(stdout, stderr=""):
     return lines[-1] if lines else "(no output)"
 
 
-class StepProgress:
-    """Turns salt-run's info log into one line per ``deploy.region`` step; drops the rest of the log."""
+def _say(text):
+    with _OUTPUT:
+        sys.stdout.write(text)
+        sys.stdout.flush()
 
-    def __init__(self):
-        self.started = set()
 
-    def __call__(self, line):
-        match = STEP_START.match(line)
-        if match:
-            self.started.add(match["id"])
-            return f"  {time.strftime('%H:%M:%S')} {match['id']} ...\n"
-        match = STEP_DONE.match(line)
-        if match and match["id"] in self.started:
-            return f"  {time.strftime('%H:%M:%S')} {match['id']} ended after {float(match['ms']) / 1000:.0f} s\n"
-        if re.match(r"^\[(DEBUG|INFO|WARNING)\s*\]", line) or line.startswith("unclosed "):
-            return None  # the rest of the log, and Salt's warnings about its own unclosed clients
-        return line
+def drop_log(line):
+    """salt-run's output without its log lines and Salt's warnings about its own unclosed clients."""
+    if re.match(r"^\[(DEBUG|INFO|WARNING)\s*\]", line) or line.startswith("unclosed "):
+        return None
+    return line
+
+
+def step_line(tag, data, when=None):
+    """The demo's line for a ``releasetrain/deploy/step/{start,done}`` event (``None`` for another
+    tag), stamped with the local time ``when`` (seconds since the epoch; default now)."""
+    clock = time.strftime("%H:%M:%S", time.localtime(when))
+    kind = tag[len(STEP_EVENTS):] if tag.startswith(STEP_EVENTS) else None
+    step = data.get("id") or data.get("name") or "?"
+    if kind == "start":
+        return f"  {clock} {step} ...\n"
+    if kind != "done":
+        return None
+    result = data.get("result")
+    if result is True:
+        outcome = "ok"
+    elif result is None:
+        outcome = "would change something (dry run)"
+    else:
+        outcome = f"FAILED: {data.get('comment') or 'no reason given'}"
+    return f"  {clock} {step} ended after {float(data.get('seconds') or 0):.0f} s: {outcome}\n"
+
+
+class StepEvents:
+    """While it is entered, a thread listens to the master's event bus (the config in ``config_dir``)
+    and prints :func:`step_line` for each ``deploy.step`` event. On leaving, it prints what is left
+    to read, then stops. A bus it cannot reach is one line; the deploy goes on without step lines."""
+
+    def __init__(self, config_dir, write=_say, timeout=LISTEN_TIMEOUT):
+        self.config_dir = config_dir
+        self.write = write
+        self.timeout = timeout
+        self.connected = False
+        self.problem = None
+        self._ready = threading.Event()
+        self._stop = threading.Event()
+        self._thread = None
+
+    def __enter__(self):
+        self._thread = threading.Thread(target=self._listen, name="deploy-step-events", daemon=True)
+        self._thread.start()
+        # connecting and the probe event take up to ``timeout`` each
+        if not self._ready.wait(2 * self.timeout + 5):
+            self._stop.set()  # the thread gives up when it gets there
+            self.problem = f"not connected after {2 * self.timeout + 5:.0f} s"
+        if not self.connected:
+            self.write(f"(no step lines: cannot listen to the master's event bus: {self.problem})\n")
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(self.timeout)
+
+    def _listen(self):
+        import salt.config  # pylint: disable=import-outside-toplevel
+        import salt.utils.event  # pylint: disable=import-outside-toplevel
+
+        try:
+            opts = salt.config.master_config(os.path.join(self.config_dir, "master"))
+            event = salt.utils.event.get_master_event(opts, opts["sock_dir"], listen=False)
+        except Exception as err:  # pylint: disable=broad-except
+            self.problem = f"{type(err).__name__}: {err}"
+            self._ready.set()
+            return
+        try:
+            self.connected = self._connect(opts, event) and not self._stop.is_set()
+            self._ready.set()
+            while self.connected:
+                got = event.get_event(wait=0.5, tag=STEP_EVENTS, full=True)
+                if got:
+                    line = step_line(got["tag"], got["data"])
+                    if line:
+                        self.write(line)
+                elif self._stop.is_set():
+                    break  # salt-run ended and half a second went by without an event
+        except Exception as err:  # pylint: disable=broad-except
+            self.problem = f"{type(err).__name__}: {err}"
+            self.write(f"(no more step lines: {self.problem})\n")
+        finally:
+            self._ready.set()
+            event.destroy()
+
+    def _connect(self, opts, event):
+        """Subscribe, then prove it: an event fired on the bus (``releasetrain/demo/listening``)
+        comes back (the publisher's socket may be a dead master's)."""
+        pub = os.path.join(opts["sock_dir"], "master_event_pub.ipc")
+        if not os.path.exists(pub):
+            self.problem = f"no {pub}: is the salt-master running?"
+            return False
+        event.connect_pub(timeout=self.timeout)
+        probe = {"id": f"{os.getpid()}-{time.monotonic()}"}
+        with saltglue.MasterEvents(opts, "releasetrain/demo") as fire:
+            fire("listening", probe)
+        deadline = time.monotonic() + self.timeout
+        while time.monotonic() < deadline:
+            got = event.get_event(wait=0.5, tag="releasetrain/demo/listening", full=True)
+            if got and got["data"].get("id") == probe["id"]:
+                return True
+        self.problem = f"an event fired on {opts['sock_dir']} did not come back within {self.timeout:.0f} s"
+        return False
 
 
 def salt_run(config_dir, *args, stream=False, quiet=False, filter_line=None):
@@ -150,8 +252,7 @@ def salt_run(config_dir, *args, stream=False, quiet=False, filter_line=None):
                 captured.append(line)
                 shown = filter_line(line) if filter_line else line
                 if shown:
-                    sys.stdout.write(shown)
-                    sys.stdout.flush()
+                    _say(shown)
         stdout, stderr = "".join(captured), ""
         returncode = proc.returncode
     else:
@@ -180,26 +281,31 @@ def _read_pid(path):
 
 
 def _alive(pid):
+    """Whether ``pid`` runs (a zombie does not)."""
+    if pid <= 0:
+        return False
     try:
-        with open(f"/proc/{pid}/stat", encoding="utf-8") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
+        return _running(psutil.Process(pid))
+    except (psutil.Error, ValueError):
+        return False
+
+
+def _running(proc):
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
         return False
 
 
 def master_processes(config_dir):
     """The pids of salt-master processes started with this config dir."""
     found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == os.getpid():
+    for proc in psutil.process_iter(["cmdline", "status"]):
+        if proc.pid == os.getpid() or proc.info["status"] == psutil.STATUS_ZOMBIE:
             continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as handle:
-                argv = handle.read().decode(errors="replace").replace("\0", " ")
-        except OSError:
-            continue
-        if "salt-master" in argv and f"-c {config_dir}" in argv and _alive(int(entry)):
-            found.append(int(entry))
+        argv = " ".join(proc.info["cmdline"] or [])
+        if "salt-master" in argv and f"-c {config_dir}" in argv:
+            found.append(proc.pid)
     return sorted(found)
 
 
@@ -243,19 +349,35 @@ def stop_master(config_dir):
     pids = sorted(set(master_processes(config_dir)) | ({main_pid} if main_pid else set()))
     if not pids:
         return False
-    for sig, wait in ((signal.SIGTERM, MASTER_STOP_TIMEOUT), (signal.SIGKILL, 10)):
-        for pid in ([main_pid] if main_pid and sig == signal.SIGTERM else pids):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, sig)
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            pids = [pid for pid in pids if _alive(pid)]
-            if not pids:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(config["pidfile"])
-                return True
-            time.sleep(0.5)
-    raise DemoError(f"salt-master pids {', '.join(map(str, pids))} did not stop; kill them by hand")
+    procs = []
+    for pid in pids:
+        with contextlib.suppress(psutil.Error):
+            procs.append(psutil.Process(pid))
+    # the main process stops its children; the others are only killed when they outlive it
+    left = _signal_and_wait(procs, [proc for proc in procs if proc.pid == main_pid] or procs,
+                            psutil.Process.terminate, MASTER_STOP_TIMEOUT)
+    if left:
+        left = _signal_and_wait(left, left, psutil.Process.kill, MASTER_KILL_TIMEOUT)
+    if left:
+        raise DemoError(f"salt-master pids {', '.join(str(proc.pid) for proc in left)} did not stop; kill them by hand")
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(config["pidfile"])
+    return True
+
+
+def _signal_and_wait(procs, signalled, send, timeout):
+    """``send`` (terminate or kill) to ``signalled``, wait up to ``timeout`` s for all of ``procs``
+    to end; returns those still running (a zombie has ended: its parent may reap it late), by pid."""
+    for proc in signalled:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            send(proc)
+    deadline = time.monotonic() + timeout
+    alive = [proc for proc in procs if _running(proc)]
+    while alive and time.monotonic() < deadline:
+        # reaps our own children; for the others it watches their pid, so poll for zombies too
+        psutil.wait_procs(alive, timeout=min(0.5, max(deadline - time.monotonic(), 0)))
+        alive = [proc for proc in alive if _running(proc)]
+    return sorted(alive, key=lambda proc: proc.pid)
 
 
 @contextlib.contextmanager
@@ -401,9 +523,9 @@ def region_up(args, config_dir):
         pillar = json.dumps(pillar)
         print(f"deploy.region: a cold region takes about 20 minutes; the master logs to "
               f"{os.path.join(config_dir, 'log', 'master')}", flush=True)
-        with clock.step("deploy.region"):
-            salt_run(config_dir, "--log-level=info", "--state-output=mixed", "state.orchestrate", "deploy.region",
-                     f"pillar={pillar}", stream=True, filter_line=StepProgress())
+        with clock.step("deploy.region"), StepEvents(config_dir):
+            salt_run(config_dir, "--state-output=mixed", "state.orchestrate", "deploy.region",
+                     f"pillar={pillar}", stream=True, filter_line=drop_log)
         with clock.step("boot a server"):
             said = prove_the_cloud(config_dir, topo)
     salt_run(config_dir, "release.status")

@@ -7,11 +7,11 @@ and ``pid`` (systemd-nspawn's).
 
 import contextlib
 import os
-import signal
 import subprocess
 import time
 import uuid
 
+import psutil
 import salt.crypt
 
 from releasetrain.lab import host, network
@@ -165,17 +165,14 @@ def processes(dirs, netns_path):
     except OSError:
         netns_id = None
     found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        pid = int(entry)
-        with contextlib.suppress(OSError):
-            if _is_nspawn_of(pid, dirs.root):
-                found.append(pid)
-            elif netns_id:
-                ns = os.stat(f"/proc/{pid}/ns/net")
+    for proc in psutil.process_iter(["cmdline"]):
+        if _is_nspawn_argv(proc.info["cmdline"], dirs.root):
+            found.append(proc.pid)
+        elif netns_id:
+            with contextlib.suppress(OSError):  # gone, or a zombie (no namespaces left)
+                ns = os.stat(f"/proc/{proc.pid}/ns/net")
                 if (ns.st_dev, ns.st_ino) == netns_id:
-                    found.append(pid)
+                    found.append(proc.pid)
     return found
 
 
@@ -188,23 +185,29 @@ def stop_all(targets, grace=3.0):
     for dirs, _ in targets:
         pid = read_pid(dirs)
         if pid and _is_nspawn_of(pid, dirs.root):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGTERM)
+            with contextlib.suppress(psutil.NoSuchProcess):
+                psutil.Process(pid).terminate()
 
     def left():
-        return [pid for dirs, netns_path in targets for pid in processes(dirs, netns_path)]
+        procs = []
+        for dirs, netns_path in targets:
+            for pid in processes(dirs, netns_path):
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    procs.append(psutil.Process(pid))
+        return procs
 
+    # a scan per round: the nodes' processes may still fork while they shut down
     deadline = time.monotonic() + grace
-    while left() and time.monotonic() < deadline:
-        time.sleep(0.2)
+    while (procs := left()) and time.monotonic() < deadline:
+        psutil.wait_procs(procs, timeout=min(0.2, max(deadline - time.monotonic(), 0)))
     for _ in range(50):
-        pids = left()
-        if not pids:
+        procs = left()
+        if not procs:
             break
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        time.sleep(0.1)
+        for proc in procs:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                proc.kill()
+        psutil.wait_procs(procs, timeout=0.1)
     for dirs, _ in targets:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(dirs.pid)
@@ -218,10 +221,13 @@ def unmount(dirs):
 
 def _is_nspawn_of(pid, root):
     try:
-        with open(f"/proc/{pid}/cmdline", "rb") as handle:
-            argv = handle.read().decode(errors="replace").split("\0")
-    except OSError:
+        argv = psutil.Process(pid).cmdline()
+    except (psutil.Error, ValueError):
         return False
+    return _is_nspawn_argv(argv, root)
+
+
+def _is_nspawn_argv(argv, root):
     return bool(argv) and argv[0].endswith("systemd-nspawn") and f"--directory={root}" in argv
 
 

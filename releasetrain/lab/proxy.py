@@ -6,10 +6,11 @@ its package cache in the cache dir, so a second lab downloads nothing.
 
 import contextlib
 import os
-import signal
 import socket
 import subprocess
 import time
+
+import psutil
 
 from releasetrain.lab import host
 from releasetrain.lab.errors import LabError
@@ -67,27 +68,37 @@ def read_pid(dirs):
 
 
 def running(dirs):
+    return _ours(_process(dirs), dirs)
+
+
+def _process(dirs):
     pid = read_pid(dirs)
-    if not pid:
-        return False
     try:
-        with open(f"/proc/{pid}/cmdline", "rb") as handle:
-            argv = handle.read().decode(errors="replace").split("\0")
-    except OSError:
+        return psutil.Process(pid) if pid and pid > 0 else None
+    except psutil.Error:
+        return None
+
+
+def _ours(proc, dirs):
+    """Whether ``proc`` is our apt-cacher-ng and still runs (a zombie's command line is empty)."""
+    try:
+        argv = proc.cmdline() if proc else []
+    except psutil.Error:
         return False
-    return f"CacheDir={dirs.cache}" in argv and argv[0].endswith("apt-cacher-ng")
+    return bool(argv) and f"CacheDir={dirs.cache}" in argv and argv[0].endswith("apt-cacher-ng")
 
 
 def stop(dirs, grace=5.0):
-    pid = read_pid(dirs)
-    if pid and running(dirs):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
+    """SIGTERM our apt-cacher-ng, SIGKILL after ``grace`` seconds; forget its pid."""
+    proc = _process(dirs)
+    if _ours(proc, dirs):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc.terminate()
         deadline = time.monotonic() + grace
-        while running(dirs) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        if running(dirs):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+        while _ours(proc, dirs) and time.monotonic() < deadline:
+            psutil.wait_procs([proc], timeout=min(0.1, max(deadline - time.monotonic(), 0)))
+        if _ours(proc, dirs):
+            with contextlib.suppress(psutil.NoSuchProcess):
+                proc.kill()
     with contextlib.suppress(FileNotFoundError):
         os.unlink(dirs.pid)

@@ -27,6 +27,7 @@ import os
 import subprocess
 from dataclasses import dataclass
 
+import psutil
 import pytest
 from saltfactories.utils import random_string
 
@@ -68,12 +69,13 @@ class LabRegion:
         """The pid (on the host) of systemd inside the node."""
         dirs = nodes.NodeDirs(self.settings.state_dir, self.topology.node(node_name))
         nspawn = nodes.read_pid(dirs)
-        for entry in os.listdir("/proc"):
-            if entry.isdigit():
-                with contextlib.suppress(OSError), open(f"/proc/{entry}/stat", encoding="utf-8") as handle:
-                    if int(handle.read().rsplit(")", 1)[1].split()[1]) == nspawn:
-                        return int(entry)
-        raise AssertionError(f"{node_name}: no systemd inside the node")
+        children = []
+        if nspawn:
+            with contextlib.suppress(psutil.Error):
+                children = psutil.Process(nspawn).children()
+        if not children:
+            raise AssertionError(f"{node_name}: no systemd inside the node")
+        return children[0].pid
 
     def run_in(self, node_name, *argv, check=True, timeout=60):
         """Run ``argv`` inside the node (all its namespaces, its own root)."""

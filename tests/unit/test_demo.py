@@ -1,5 +1,7 @@
 """releasetrain.lab.demo: what it packages (the checkout's HEAD), and its output: one line per
-deploy.region step, one line for a failure."""
+deploy.region step event, one line for a failure."""
+
+import time
 
 import git
 import pytest
@@ -9,17 +11,53 @@ from releasetrain.lab import demo
 from releasetrain.release import manifest
 
 
-def test_step_progress_shows_each_step_and_drops_the_rest_of_the_log():
-    progress = demo.StepProgress()
-    assert progress("[INFO    ] Executing state deploy.step for [02-infra]\n").endswith(" 02-infra ...\n")
-    assert progress("[INFO    ] Loading fresh modules for state activity\n") is None
-    assert progress("[WARNING ] unclosed RunnerClient <...>; call ``destroy()``\n") is None
-    assert progress("unclosed MasterMinion <...>; call ``destroy()``\n") is None
-    done = "[INFO    ] Completed state [02-infra] at time 08:49:22.476 (duration_in_ms=30024.5)\n"
-    assert progress(done).endswith(" 02-infra ended after 30 s\n")
-    # a state that is not a deploy step (none started under that id) is not shown
-    assert progress("[INFO    ] Completed state [x] at time 08:49:22.476 (duration_in_ms=1.0)\n") is None
-    assert progress("          ID: 08-compute-batch1of2\n") == "          ID: 08-compute-batch1of2\n"
+WHEN = 1_767_225_600.0  # any instant; the lines show it in local time
+
+
+def test_each_deploy_step_event_is_one_line_with_its_local_time():
+    clock = time.strftime("%H:%M:%S", time.localtime(WHEN))
+    about = {"id": "02-infra", "name": "02-infra", "stage": "infra", "targets": ["ctl01"], "release": "r1", "env": "test"}
+    assert demo.step_line("releasetrain/deploy/step/start", about, WHEN) == f"  {clock} 02-infra ...\n"
+    done = {**about, "result": True, "seconds": 30.49, "comment": "stage infra on ctl01: applied openstack.infra"}
+    assert demo.step_line("releasetrain/deploy/step/done", done, WHEN) == f"  {clock} 02-infra ended after 30 s: ok\n"
+
+
+def test_a_failed_step_shows_why_and_a_dry_run_what_it_would_do():
+    halted = {"id": "08-compute-batch1of2", "result": False, "seconds": 612.5,
+              "comment": "HALTED: stage compute failed on cmp02: health gate: service:nova-compute: not running"}
+    assert demo.step_line("releasetrain/deploy/step/done", halted, WHEN).endswith(
+        " 08-compute-batch1of2 ended after 612 s: FAILED: HALTED: stage compute failed on cmp02: "
+        "health gate: service:nova-compute: not running\n")
+    dry = {"id": "03-keystone", "result": None, "seconds": 2.0, "comment": "stage keystone on ctl01: would apply ..."}
+    assert demo.step_line("releasetrain/deploy/step/done", dry, WHEN).endswith(
+        " 03-keystone ended after 2 s: would change something (dry run)\n")
+    assert demo.step_line("releasetrain/deploy/step/done", {"name": "x", "result": False}, WHEN).endswith(
+        " x ended after 0 s: FAILED: no reason given\n")
+
+
+def test_other_events_are_not_shown():
+    assert demo.step_line("releasetrain/release/package/done", {"id": "x"}, WHEN) is None
+    assert demo.step_line("releasetrain/deploy/step/other", {"id": "x"}, WHEN) is None
+
+
+def test_salt_runs_log_lines_are_dropped_and_its_output_kept():
+    assert demo.drop_log("[INFO    ] Executing state deploy.step for [02-infra]\n") is None
+    assert demo.drop_log("[WARNING ] unclosed RunnerClient <...>; call ``destroy()``\n") is None
+    assert demo.drop_log("[DEBUG   ] Reading configuration from /x/master\n") is None
+    assert demo.drop_log("unclosed MasterMinion <...>; call ``destroy()``\n") is None
+    assert demo.drop_log("          ID: 08-compute-batch1of2\n") == "          ID: 08-compute-batch1of2\n"
+    assert demo.drop_log("[ERROR   ] the master is down\n") == "[ERROR   ] the master is down\n"
+
+
+def test_without_a_master_the_step_lines_are_off_in_one_line(tmp_path):
+    (tmp_path / "sock").mkdir()
+    (tmp_path / "master").write_text(f"root_dir: {tmp_path}\ncachedir: {tmp_path / 'cache'}\nsock_dir: {tmp_path / 'sock'}\n")
+    said = []
+    with demo.StepEvents(str(tmp_path), write=said.append, timeout=20) as events:
+        pass
+    assert not events.connected
+    assert said == ["(no step lines: cannot listen to the master's event bus: "
+                    f"no {tmp_path / 'sock' / 'master_event_pub.ipc'}: is the salt-master running?)\n"]
 
 
 def test_error_line_names_the_halt_or_the_runner_error():
