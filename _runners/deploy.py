@@ -23,7 +23,7 @@ master's pillar or ``pillar=`` on the command line), merged over
       openrc: /root/admin-openrc
       commands:           # shell on the first controller; {host} {release} {env} {path}
         upgrade_checks: [nova-status upgrade check, ...]   # skipped when not installed
-        backup: mysqldump ... | gzip > {path}
+        backup: mariadb-dump ... | gzip > {path}
         compute_disable: openstack compute service set --disable ... {host} nova-compute
         compute_enable: openstack compute service set --enable {host} nova-compute
         smoke: [openstack token issue -f value -c id, ...]

@@ -57,8 +57,11 @@ DEFAULTS = {
             "cinder-status upgrade check",
             "neutron-status upgrade check",
         ],
+        # A dump that stopped half way still makes a valid gzip: the backup counts only when the
+        # file reads back to the end and ends with mariadb-dump's "-- Dump completed" line.
         "backup": "mkdir -p \"$(dirname {path})\" && "
-        "mysqldump --all-databases --single-transaction --routines --events | gzip > {path}",
+        "mariadb-dump --all-databases --single-transaction --routines --events | gzip > {path}.part && "
+        "zcat {path}.part | tail -n 1 | grep -q '^-- Dump completed' && mv {path}.part {path}",
         "compute_disable": "openstack compute service set --disable "
         "--disable-reason 'releasetrain {release}' {host} nova-compute",
         "compute_enable": "openstack compute service set --enable {host} nova-compute",

@@ -1,4 +1,6 @@
-"""The openstack formula on the lab's default region (ctl01, net01, cmp01, cmp02).
+"""The openstack formula on the lab's default region (ctl01, net01, cmp01, cmp02), once on each
+Debian release it supports: bookworm (OpenStack Zed) and trixie (OpenStack 2025.1 Epoxy); select
+one with ``-k bookworm`` or ``-k trixie``.
 
 Every stage of ``states/openstack/stages.yaml`` is applied in order on the
 nodes of its role (``salt-call --local`` inside each node, with the formula,
@@ -18,7 +20,7 @@ import time
 import pytest
 import yaml
 
-from releasetrain.lab import guest, nodes
+from releasetrain.lab import guest, nodes, topology
 from releasetrain.loader import tree_path
 from releasetrain.secrets import make_secrets
 
@@ -28,6 +30,16 @@ NODE_SALT_CALL = "/opt/salt/bin/salt-call"
 NODE_FORMULA = "/srv/releasetrain-formula"
 APPLY_TIMEOUT = 1800
 OPENRC = "/root/admin-openrc"
+
+
+@pytest.fixture(scope="module", params=list(topology.KNOWN_DISTRIBUTIONS))
+def lab_topology_path(request, tmp_path_factory):
+    """The default topology with every node on one distribution."""
+    data = yaml.safe_load(open(topology.default_path(), encoding="utf-8"))
+    data["distribution"] = request.param
+    path = tmp_path_factory.mktemp(request.param) / "region.yml"
+    path.write_text(yaml.safe_dump(data))
+    return str(path)
 
 
 def _stages():

@@ -1,5 +1,10 @@
 """``releasetrain.deploy``: settings, batches, mode and the plan for bootstrap and upgrade."""
 
+import gzip
+import os
+import shlex
+import subprocess
+
 import pytest
 
 from releasetrain.deploy import plan as deploy_plan, run, settings
@@ -103,7 +108,7 @@ def test_upgrade_prechecks_skip_missing_tools_and_back_up_to_a_dated_file():
     assert all(c["node"] == "ctl01" for c in precheck["commands"])
     assert commands[0].startswith("if command -v nova-status >/dev/null 2>&1; then nova-status upgrade check;")
     assert "/var/backups/releasetrain/mysql-test-r2-20261125T0000Z.sql.gz" in commands[-1]
-    assert "mysqldump --all-databases --single-transaction" in commands[-1]
+    assert "mariadb-dump --all-databases --single-transaction" in commands[-1]
 
 
 def test_each_compute_is_disabled_before_its_batch_and_enabled_after():
@@ -196,3 +201,25 @@ def test_every_role_renders_its_sls_before_anything_changes(mode):
 def test_every_node_syncs_the_health_module_first(mode):
     precheck = plan(mode)["steps"][0]
     assert precheck["sync"] == sorted(["ctl01", "ctl02", "net01", *REGION["compute"]])
+
+
+@pytest.mark.parametrize("dump, kept", [
+    ("echo 'CREATE TABLE t (a int);'; echo '-- Dump completed on 2026-12-02 18:00:00'", True),
+    ("echo 'CREATE TABLE t (a int);'; exit 2", False),  # died half way: gzip still makes a valid file
+    ("echo '-- Dump completed on 2026-12-02'; echo 'trailing junk'", False),
+])
+def test_the_backup_is_kept_only_when_it_reads_back_complete(tmp_path, dump, kept):
+    """The configured backup command, run by sh with a stand-in mariadb-dump on PATH."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "mariadb-dump"
+    fake.write_text(f"#!/bin/sh\n{dump}\n")
+    fake.chmod(0o755)
+    path = tmp_path / "backups" / "mysql-test-r2.sql.gz"
+    command = settings.DEFAULTS["commands"]["backup"].format(path=shlex.quote(str(path)))
+    result = subprocess.run(["sh", "-c", command], env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"},
+                            capture_output=True, text=True, check=False)
+    assert (result.returncode == 0) is kept, result.stderr
+    assert path.exists() is kept
+    if kept:
+        assert gzip.decompress(path.read_bytes()).decode().endswith("-- Dump completed on 2026-12-02 18:00:00\n")

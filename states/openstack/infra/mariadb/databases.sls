@@ -11,7 +11,7 @@ include:
 
 openstack-infra-mariadb-databases-cmd-run-create-{{ database | replace('_', '-') }}:
   cmd.run:
-    - name: mysql --protocol=socket
+    - name: mariadb --protocol=socket
     - stdin: |
         CREATE DATABASE IF NOT EXISTS `{{ database }}`;
         CREATE USER IF NOT EXISTS '{{ owner.user }}'@'%' IDENTIFIED BY {{ quoted }};
@@ -19,7 +19,7 @@ openstack-infra-mariadb-databases-cmd-run-create-{{ database | replace('_', '-')
         GRANT ALL PRIVILEGES ON `{{ database }}`.* TO '{{ owner.user }}'@'%';
     - env:
       - MYSQL_PWD: {{ password | tojson }}
-    - unless: mysql --protocol=tcp -h {{ openstack.controller.address }} -u {{ owner.user }} -e 'SELECT 1' {{ database }}
+    - unless: mariadb --protocol=tcp -h {{ openstack.controller.address }} -u {{ owner.user }} -e 'SELECT 1' {{ database }}
     - require:
       - service: openstack-infra-mariadb-service-service-running-mariadb
 {%- endfor %}
