@@ -1,13 +1,13 @@
 """Bare git mirrors in the cache: one per URL, fetched only when a SHA is missing.
 
-The hot path (is the commit here? fetch, read the commit, ``git archive``) runs
-git directly, one process per step: a warm run that must fetch spawns
-``cat-file``, ``fetch`` (with its transport helpers), ``cat-file`` and
-``archive`` per repo, and nothing else.
+The hot path (is the commit here? fetch, read the commit, ``git archive``) spawns
+few processes: commits are read through GitPython's object database, whose
+persistent ``git cat-file --batch`` answers before and after the fetch; ``fetch``
+(with its transport helpers) and ``archive`` run git directly. A warm run that
+must fetch spawns ``cat-file``, ``fetch`` and ``archive`` per repo, and nothing else.
 """
 
 import hashlib
-import io
 import os
 import re
 import shutil
@@ -78,14 +78,16 @@ class Mirror:
         self.path = mirror_path(cache, url)
         self.lock_timeout = lock_timeout
         self._repo = None
-        self._commits = {}  # sha -> raw commit object, read once per run
+        self._commits = {}  # sha -> what commit_info gives, read once per run
+        # GitPython's persistent cat-file serves one thread at a time (pins of the same URL share this mirror)
+        self._objects_lock = threading.Lock()
 
     @property
     def repo(self):
         if self._repo is None:
             self._init()
             self._repo = git.Repo(self.path)
-            self._repo.git.update_environment(**GIT_ENV)
+            self._repo.git.update_environment(GIT_DIR=self.path, **GIT_ENV)
         return self._repo
 
     def _init(self):
@@ -117,15 +119,41 @@ class Mirror:
             stdout=stdout, stderr=subprocess.PIPE, env=_git_env(env), timeout=timeout, check=False,
         )
 
-    def _read_commit(self, sha):
-        """The raw commit object ``sha``, or None when the mirror has no commit by that name."""
+    def _lookup(self, sha):
+        """What :meth:`commit_info` gives for the commit ``sha``, or None when the mirror has no commit
+        by that name. Read through GitPython's object database, with the persistent ``cat-file --batch``
+        it keeps (git looks for new packs when an object is missing, so it also answers after a fetch);
+        :meth:`_close_objects` ends it."""
         if not os.path.isdir(self.path):
             return None
-        process = self._git("cat-file", "--batch", input=f"{sha}\n".encode())
-        return _commit_from_batch(process.stdout)
+        binsha = bytes.fromhex(sha)
+        with self._objects_lock:
+            repo = self.repo
+            try:
+                stream = repo.odb.stream(binsha)
+                stream.read()  # the whole object: the next request reads after it
+                if stream.type != git.Commit.type.encode():
+                    return None
+                commit = git.Commit(repo, binsha)  # its fields are read on first use, from the same cat-file
+                return {"subject": commit.summary, "date": commit.committed_datetime.isoformat(),
+                        "time": commit.committed_date}
+            except ValueError:  # "<sha> missing"
+                return None
+            except OSError:  # cat-file is gone: a fresh one next time
+                repo.git.clear_cache()
+                return None
+
+    def _close_objects(self):
+        """End the persistent cat-file processes, if any."""
+        with self._objects_lock:
+            if self._repo is not None:
+                self._repo.git.clear_cache()
 
     def has_commit(self, sha):
-        return self._read_commit(sha) is not None
+        try:
+            return self._lookup(sha) is not None
+        finally:
+            self._close_objects()
 
     def ensure(self, pin):
         """Make sure ``pin.sha`` is in the mirror, fetching only when it is missing.
@@ -145,29 +173,32 @@ class Mirror:
                 raise
 
     def _ensure_locked(self, pin):
-        with _CatFile(self) as objects:
-            raw = objects.commit(pin.sha)
-            if raw is not None:
-                self._commits[pin.sha] = raw
-                self._pin_attributes()
-                return False
-            self._init()
-            refspecs = BRANCHES_AND_TAGS + ([f"+{pin.ref}:{pin.ref}"] if pin.ref else [])
-            self._fetch(pin, refspecs)
-            raw = objects.commit(pin.sha)
-        if raw is None:
-            raw = self._read_commit(pin.sha)  # no mirror before this fetch: no cat-file running yet
-        if raw is None:
+        try:
+            return self._ensure_objects(pin)
+        finally:
+            self._close_objects()
+
+    def _ensure_objects(self, pin):
+        info = self._lookup(pin.sha)
+        if info is not None:
+            self._commits[pin.sha] = info
+            self._pin_attributes()
+            return False
+        self._init()
+        refspecs = BRANCHES_AND_TAGS + ([f"+{pin.ref}:{pin.ref}"] if pin.ref else [])
+        self._fetch(pin, refspecs)
+        info = self._lookup(pin.sha)
+        if info is None:
             # Servers that allow it can still hand over an unadvertised commit.
             try:
                 self._fetch(pin, [pin.sha], quiet=True)
             except ManifestError:
                 pass
-            raw = self._read_commit(pin.sha)
-        if raw is None:
+            info = self._lookup(pin.sha)
+        if info is None:
             where = "its branches, tags" + (f" and {pin.ref}" if pin.ref else "")
             raise ManifestError(f"sha {pin.sha} is not in {pin.url} (searched {where})", pin.name)
-        self._commits[pin.sha] = raw
+        self._commits[pin.sha] = info
         self._repack_if_needed()
         return True
 
@@ -183,6 +214,7 @@ class Mirror:
 
     def _remove(self):
         """Delete the mirror (its lock file stays: another run may be waiting on it)."""
+        self._close_objects()
         self._repo = None
         self._commits.clear()
         shutil.rmtree(self.path, ignore_errors=True)
@@ -205,15 +237,17 @@ class Mirror:
             self._git("repack", "-a", "-d", "-q")  # best effort: a failed repack leaves the packs as they were
 
     def commit_info(self, sha):
-        raw = self._commits.get(sha)
-        if raw is None:
-            raw = self._read_commit(sha)
-            if raw is None:
+        """The subject, ISO date and commit time (seconds) of the commit ``sha``; ensure() has read it already."""
+        info = self._commits.get(sha)
+        if info is None:
+            try:
+                info = self._lookup(sha)
+            finally:
+                self._close_objects()
+            if info is None:
                 raise ValueError(f"{sha} is not a commit in the mirror of {self.url}")
-            self._commits[sha] = raw
-        commit = git.Commit(None, bytes.fromhex(sha))
-        commit._deserialize(io.BytesIO(raw))  # GitPython's own parser (what repo.commit() runs), no process
-        return {"subject": commit.summary, "date": commit.committed_datetime.isoformat(), "time": commit.committed_date}
+            self._commits[sha] = info
+        return dict(info)
 
     def archive(self, sha, subdir, out):
         """``git archive`` of the tree at ``sha`` (or of ``subdir`` in it) written to the file ``out``
@@ -232,53 +266,3 @@ class Mirror:
         """Commits reachable from ``new`` and not from ``old``, newest first."""
         out = self.repo.git.log("--format=%H%x09%cI%x09%s", f"{old}..{new}")
         return [dict(zip(("sha", "date", "subject"), line.split("\t", 2))) for line in out.splitlines() if line]
-
-
-
-def _commit_from_batch(output):
-    """The object in ``cat-file --batch`` output if it is a commit, else None ("missing", another type)."""
-    header, _, rest = output.partition(b"\n")
-    fields = header.split()
-    if len(fields) != 3 or fields[1] != b"commit" or len(rest) < int(fields[2]):
-        return None
-    return rest[: int(fields[2])]
-
-
-class _CatFile:
-    """A ``git cat-file --batch`` kept open on a mirror (none if the mirror does not exist yet)."""
-
-    def __init__(self, mirror):
-        self.process = None
-        if os.path.isdir(mirror.path):
-            executable = git.Git.GIT_PYTHON_GIT_EXECUTABLE or "git"
-            self.process = subprocess.Popen(
-                [executable, f"--git-dir={mirror.path}", "cat-file", "--batch"], stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=_git_env(),
-            )
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        if self.process is not None:
-            try:
-                self.process.stdin.close()
-            except OSError:
-                pass
-            self.process.stdout.close()
-            self.process.wait()
-
-    def commit(self, sha):
-        if self.process is None or self.process.poll() is not None:
-            return None
-        try:
-            self.process.stdin.write(f"{sha}\n".encode())
-            self.process.stdin.flush()
-        except OSError:
-            return None
-        header = self.process.stdout.readline()
-        fields = header.split()
-        if len(fields) != 3:
-            return None  # "<sha> missing", or git is gone
-        data = self.process.stdout.read(int(fields[2]) + 1)[:-1]  # the content, then a newline
-        return _commit_from_batch(header + data) if fields[1] == b"commit" else None

@@ -163,6 +163,20 @@ def test_a_small_kit_is_exactly_gzipfile_of_that_tar():
     assert data == out.getvalue()
 
 
+def test_the_kit_bytes_do_not_depend_on_the_cores(monkeypatch):
+    """A kit of several compression blocks is the same with one gzip thread and with four."""
+    import random
+    from releasetrain.release import deflate
+    members = random_members(random.Random(3), 60)
+    assert sum(len(member.data) for member in members) > 2 * deflate.BLOCK
+    kits = []
+    for workers in (1, 4):
+        monkeypatch.setattr(deflate, "MAX_WORKERS", workers)
+        monkeypatch.setattr(deflate.os, "cpu_count", lambda: workers)
+        kits.append(build(members))
+    assert kits[0] == kits[1]
+
+
 def test_repos_written_as_blocks_give_the_same_bytes_as_one_list():
     """Each repo is one run of the sorted kit, even next to names that sort between (a, a-b, a.b, a/...)."""
     import random
