@@ -114,7 +114,7 @@ def _members(entries, content, pin):
     join = posixpath.join
     for name, kind, mode, start, size, link in entries:
         relative = name.rstrip("/")
-        if not relative or relative == "." or name == "pax_global_header":
+        if not relative or relative == ".":
             continue
         path = relative if pin.path == "." else join(pin.path, relative)
         if kind == tarfile.DIRTYPE:
@@ -201,8 +201,6 @@ def members_from_archive(stream, pin):
     folders = set()
     with tarfile.open(fileobj=stream, mode="r:") as archive:
         for info in archive:
-            if info.name == "pax_global_header" or info.type == tarfile.XGLTYPE:
-                continue
             relative = info.name.rstrip("/")
             if not relative or relative == ".":
                 continue

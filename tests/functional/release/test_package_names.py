@@ -94,3 +94,12 @@ def test_the_room_for_a_path_is_what_the_store_leaves(config):
     deepest = os.path.join(config.store, "trees", longest_env, ".tmp-2026.11.0-")
     assert room < PATH_MAX - 1 - len(deepest.encode())
     assert room > PATH_MAX - 1 - len(deepest.encode()) - 64
+
+
+@pytest.mark.parametrize("path", ["states/x", "."])
+def test_a_file_named_like_gits_global_header_is_packaged(config, rt_paths, path):
+    """git archive's own pax global header is a record, not a file; a real file by its name is a file."""
+    result = package(config, rt_paths, {"pax_global_header": ("100644", b"mine\n")}, path=path)
+    name = "pax_global_header" if path == "." else f"{path}/pax_global_header"
+    with tarfile.open(result["tarball"]) as kit:
+        assert kit.extractfile(name).read() == b"mine\n"

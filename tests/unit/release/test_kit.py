@@ -255,6 +255,8 @@ def test_reading_git_archive_gives_what_tarfile_reads(path, monkeypatch):
     monkeypatch.setattr(kit, "members_from_archive", None)  # this archive needs no tarfile
     assert summary(members_from_tar(data, pin)) == expected
     assert summary(members_from_tar(data, pin))[1] == [posixpath.join(path, "vendor/lib").lstrip("./")]
+    header_file = "pax_global_header" if path == "." else f"{path}/pax_global_header"
+    assert (header_file, tarfile.REGTYPE, False, b"a file by that name\n", "") in expected[0]  # a file, kept
 
 
 def test_names_git_writes_as_pax_records_go_through_tarfile(monkeypatch):
