@@ -5,6 +5,22 @@ Plan the deployment of a release to a region; the ``deploy.region`` orchestratio
 
     salt-run state.orchestrate deploy.region pillar='{"release": "ID", "env": "test"}'
     salt-run state.orchestrate deploy.region pillar='{"release": "ID", "env": "test", "mode": "upgrade"}' test=True
+    salt-run state.orchestrate deploy.region pillar='{"release": "ID", "env": "test", "mode": "major"}'
+
+Modes: ``bootstrap`` (a new region), ``upgrade`` (rolling, same distribution and OpenStack
+series: controllers one at a time, network nodes, computes in batches) and ``major``, the offline
+fast-forward upgrade to the release's distribution (pillar ``openstack:distribution``, e.g.
+Debian 13 trixie / OpenStack 2025.1 from bookworm / Zed; states/openstack/UPGRADE.md):
+pre-checks (``*-status upgrade check``, Nova's online data migrations to completion, a checked
+backup, every SLS rendered), the control plane stopped (``openstack.upgrade.stop``), the
+controllers moved to the new distribution (``openstack.upgrade.{rabbitmq,distribution,mariadb}``),
+the controller stages one by one on the first controller with ``deploy:db_sync`` (migrations in
+dependency order, Nova's ``disable_compute_service_check_for_ffu`` workaround on), the other
+controllers, the network nodes and computes each moved and then deployed, cell discovery, the
+workaround off, smoke.  A re-run of the same major plan resumes.  ``major`` is never chosen
+by itself, and before any node is touched the plan refuses, unless the mode is major, a release
+whose distribution differs from the nodes' or whose version pins change the OpenStack major of
+an installed package.
 
 Settings come from the ``deploy`` key of the orchestration's pillar (the
 master's pillar or ``pillar=`` on the command line), merged over
@@ -43,7 +59,9 @@ of the formula's map (``openstack/map.jinja``): each node checks the
 ``apache2`` on Ubuntu), read from the release's saltenv.
 
 The formula gets ``deploy:{release, env, stage}`` as pillar with every apply,
-and ``deploy:db_sync`` (True on the first controller only) in an upgrade.
+``deploy:db_sync`` (True on the first controller only) in an upgrade and a major upgrade, and
+``deploy:distribution`` (the target codename) in a major upgrade.  ``deploy:major`` sets the
+major upgrade's SLS per role, its Nova workaround pillar and the online-migration rounds.
 """
 
 import salt.utils.minions
@@ -60,13 +78,49 @@ def _ping(target, tgt_type, timeout):
     return sorted(minion for minion, ok in (answers or {}).items() if ok is True), expected
 
 
+def _inspect(minions, packages):
+    """What ``deploy_plan.guard`` checks, per minion: grain ``oscodename``, pillar
+    ``openstack:distribution``, the version pins ``openstack:<component>:version`` (with a pillar
+    ``pkgs`` overriding ``packages``) and ``pkg.version`` of the pinned components' packages."""
+    if not minions:
+        return {}
+    client = saltglue.local_client(__opts__)
+    keys = ["openstack:distribution"] + [f"openstack:{c}:{key}" for c in sorted(packages) for key in ("version", "pkgs")]
+    asked = client.cmd(  # the pillar refreshed first: the pins are the ones the next state run sees
+        list(minions), ["saltutil.refresh_pillar", "grains.item", "pillar.item"],
+        [["wait=True"], ["oscodename"], keys], tgt_type="list", timeout=60,
+    ) or {}
+    facts, wanted = {}, {}
+    for minion in minions:
+        answer = asked.get(minion) or {}
+        grains = answer.get("grains.item") if isinstance(answer.get("grains.item"), dict) else {}
+        pillar = answer.get("pillar.item") if isinstance(answer.get("pillar.item"), dict) else {}
+        pins, own = {}, {}
+        for component, names in packages.items():
+            version = pillar.get(f"openstack:{component}:version")
+            if version:
+                pins[component] = str(version)
+                own[component] = list(pillar.get(f"openstack:{component}:pkgs") or names)
+        facts[minion] = {"oscodename": grains.get("oscodename"), "distribution": pillar.get("openstack:distribution"),
+                         "pins": pins, "installed": {}, "packages": own}
+        if own:
+            wanted[minion] = sorted({name for names in own.values() for name in names})
+    for minion, names in wanted.items():
+        versions = client.cmd(minion, "pkg.version", names, timeout=30) or {}
+        versions = versions.get(minion)
+        if isinstance(versions, str) and len(names) == 1:
+            versions = {names[0]: versions}
+        facts[minion]["installed"] = versions if isinstance(versions, dict) else {}
+    return facts
+
+
 @runner
 def plan(release: text, env: text, mode: text = None, settings: mapping = None, date: text = None):
     """
     The ordered steps that deploy ``release`` from saltenv ``env`` to the region.
 
-    ``mode`` is bootstrap or upgrade; left out, it is bootstrap while ``env`` has
-    no verified release and upgrade after.  ``settings`` is the ``deploy``
+    ``mode`` is bootstrap, upgrade or major; left out, it is bootstrap while ``env`` has
+    no verified release and upgrade after (never major).  ``settings`` is the ``deploy``
     pillar (stage -> SLS, targets, batch size, commands, health checks), merged
     over ``releasetrain.deploy.settings.DEFAULTS``.  The release must be published to ``env``.
 
@@ -76,5 +130,7 @@ def plan(release: text, env: text, mode: text = None, settings: mapping = None, 
 
         salt-run deploy.plan release=2026.11.1 env=test
         salt-run deploy.plan release=2026.11.1 env=test mode=upgrade settings='{"batch": "50%"}'
+        salt-run deploy.plan release=2026.12.0 env=test mode=major
     """
-    return deploy_plan.plan_release(saltglue.load_config(__opts__), release, env, mode, settings, date, ping=_ping)
+    return deploy_plan.plan_release(saltglue.load_config(__opts__), release, env, mode, settings, date,
+                                    ping=_ping, inspect=_inspect)

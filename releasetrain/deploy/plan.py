@@ -1,14 +1,16 @@
 """Turn settings, the role members and a mode into the ordered steps of ``deploy.region``.
 
-``plan_release`` checks the release against the store and pings the roles;
-``build_plan`` is the pure part (bootstrap or upgrade steps).
+``plan_release`` checks the release against the store, pings the roles and asks the nodes
+what they run (``guard``: no distribution or OpenStack major change outside mode major);
+``build_plan`` is the pure part (bootstrap, upgrade or major steps).
 """
 
 import datetime
 import math
+import re
 import shlex
 
-from releasetrain.deploy.settings import CONTROLLER_STAGES, MODES, ROLES, merge, resolve
+from releasetrain.deploy.settings import CONTROLLER_STAGES, MODES, ROLES, formula_packages, merge, resolve
 from releasetrain.errors import ReleaseTrainError
 from releasetrain.release.store import Store
 
@@ -42,7 +44,8 @@ def batches(nodes, spec):
 
 
 def choose_mode(mode, recorded_release):
-    """The mode asked for, or bootstrap when the region has no recorded release."""
+    """The mode asked for, or bootstrap when the region has no recorded release (upgrade when it
+    has one; never major, the offline upgrade to a new distribution, unless asked for)."""
     if mode:
         if mode not in MODES:
             raise ReleaseTrainError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
@@ -102,8 +105,12 @@ class _Planner:
                 resolved.append({"nodes": nodes, "checks": checks})
         return resolved
 
-    def add(self, stage, targets, sls=(), pillar=None, before=(), commands=(), after=(), label=None, render=(), sync=()):
-        """Append one step; its id says its position, stage and (if any) label."""
+    def add(self, stage, targets, sls=(), pillar=None, before=(), commands=(), after=(), label=None, render=(), sync=(),
+            gate=None, refresh_grains=False):
+        """Append one step; its id says its position, stage and (if any) label.
+
+        ``before``, ``commands`` and ``after`` are (node, cmd) or (node, cmd, what) pairs: ``what``
+        names the check in a failure's reason. ``gate`` replaces the probes of ``stage``."""
         number = len(self.steps) + 1
         step_id = f"{number:02d}-{stage}" + (f"-{label}" if label else "")
         self.steps.append(
@@ -114,10 +121,10 @@ class _Planner:
                 "sls": list(sls),
                 "saltenv": self.env,
                 "pillar": merge({"deploy": {"release": self.release, "env": self.env, "stage": stage}}, pillar),
-                "before": [{"node": node, "cmd": cmd} for node, cmd in before],
-                "commands": [{"node": node, "cmd": cmd} for node, cmd in commands],
-                "after": [{"node": node, "cmd": cmd} for node, cmd in after],
-                "gate": self.probes(stage, targets),
+                "before": [_entry(item) for item in before],
+                "commands": [_entry(item) for item in commands],
+                "after": [_entry(item) for item in after],
+                "gate": self.probes(stage, targets) if gate is None else gate,
                 "render": list(render),
                 "sync": list(sync),
                 "timeout": self.conf["timeout"],
@@ -126,37 +133,47 @@ class _Planner:
                 "openrc": self.conf.get("openrc") or "",
             }
         )
+        if refresh_grains:
+            self.steps[-1]["refresh_grains"] = True
 
-    def on_controller(self, *names, **fields):
-        return [(self.first_controller, cmd) for name in names for cmd in self.command(name, **fields)]
+    def on_controller(self, *names, what=None, **fields):
+        return [
+            (self.first_controller, cmd, what or name.replace("_", " "))
+            for name in names
+            for cmd in self.command(name, **fields)
+        ]
 
     def joined(self, per_host):
         """One ``a && b && ...`` command per batch: one round trip to the controller, not one per host."""
-        commands = [text for pairs in per_host for _, text in pairs]
-        return [(self.first_controller, " && ".join(commands))] if commands else []
+        commands = [item[1] for pairs in per_host for item in pairs]
+        what = next((item[2] for pairs in per_host for item in pairs if len(item) > 2), None)
+        return [(self.first_controller, " && ".join(commands), what)] if commands else []
 
     def upgrade_checks(self):
         """The upgrade-check commands the controller has; warnings (exit 1) pass, failures (2) halt."""
         checks = []
-        for node, text in self.on_controller("upgrade_checks"):
+        for node, text, _ in self.on_controller("upgrade_checks"):
             tool = shlex.quote(text.split()[0])
             checks.append(
                 (
                     node,
                     f"if command -v {tool} >/dev/null 2>&1; then {text}; rc=$?; [ $rc -le 1 ]; "
                     f"else echo {tool} not installed, skipped; fi",
+                    " ".join(text.split()[:3]),
                 )
             )
         return checks
 
-    def compute_batches(self, maintenance):
-        """Computes in batches; with ``maintenance`` each is disabled in Nova before and enabled after."""
+    def compute_batches(self, maintenance, disable=True):
+        """Computes in batches; with ``maintenance`` each is enabled in Nova after, and (with
+        ``disable``) disabled before."""
         groups = batches(self.members["compute"], self.conf["batch"])
         for number, group in enumerate(groups, start=1):
             hooks = {}
             if maintenance:
                 hooks = {
-                    "before": self.joined([self.on_controller("compute_disable", host=host) for host in group]),
+                    "before": self.joined([self.on_controller("compute_disable", host=host) for host in group])
+                    if disable else [],
                     "after": self.joined([self.on_controller("compute_enable", host=host) for host in group]),
                 }
             self.add(
@@ -167,10 +184,12 @@ class _Planner:
                 **hooks,
             )
 
-    def finish(self):
+    def finish(self, before_smoke=None):
         """Cell host discovery on the first controller, then smoke checks on the whole region."""
         if self.members["compute"]:
             self.add("cell_discovery", [self.first_controller], self.conf["stages"].get("cell_discovery") or [])
+        if before_smoke:
+            before_smoke()
         self.add("smoke", [], commands=self.on_controller("smoke"))
 
     def everyone(self):
@@ -222,6 +241,80 @@ class _Planner:
         self.compute_batches(maintenance=True)
         self.finish()
 
+    def controller_sls(self):
+        return [sls for stage in CONTROLLER_STAGES for sls in self.conf["stages"][stage]]
+
+    def probes_on(self, stage, nodes):
+        """The probes of ``stage`` with its controller-wide ones asked of ``nodes`` only (a controller
+        not upgraded yet has its services stopped)."""
+        return [
+            {**probe, "nodes": [node for node in probe["nodes"] if node in nodes or node not in self.members["controller"]]}
+            for probe in self.probes(stage, nodes)
+        ]
+
+    def major(self, date, distribution):
+        """The offline upgrade to ``distribution``: pre-checks, the control plane stopped, each role's
+        nodes moved to the new distribution, then the stages in dependency order (migrations on the
+        first controller), network nodes, computes, the Nova FFU workaround off, smoke."""
+        if not distribution:
+            raise ReleaseTrainError(
+                "mode major needs the release's target distribution (pillar openstack:distribution, e.g. trixie)"
+            )
+        stages = self.conf["stages"]
+        major = self.conf["major"]
+        controllers = self.members["controller"]
+        target = {"deploy": {"distribution": distribution}}
+        workaround = major.get("nova_workaround") or {}
+        path = self.conf["backup_path"].format(env=self.env, release=self.release, date=date)
+        render = self.render_checks() + [
+            {"stage": f"distribution-{role}", "targets": self.members[role],
+             "sls": (major["stop"] if role == "controller" else []) + list(major["distribution"][role])}
+            for role in ROLES if self.members[role] and major["distribution"].get(role)
+        ]
+        self.add(
+            "precheck",
+            [],
+            pillar=target,
+            commands=self.upgrade_checks()
+            + self.on_controller("online_data_migrations", what="nova online data migrations",
+                                 rounds=major["online_migration_rounds"])
+            + self.on_controller("backup", path=path),
+            render=render,
+            sync=self.everyone(),
+        )
+        self.add("stop", controllers, major["stop"], pillar=target, gate=[])
+        self.add("distribution", controllers, major["distribution"]["controller"], pillar=target,
+                 label="controller", gate=[], refresh_grains=True)
+        first = [self.first_controller]
+        for stage in CONTROLLER_STAGES:
+            after = ()
+            if stage == "nova_control":
+                after = self.on_controller("online_data_migrations", what="nova online data migrations",
+                                           rounds=major["online_migration_rounds"])
+            self.add(stage, first, stages[stage], pillar=merge({"deploy": {"db_sync": True}}, workaround),
+                     after=after, gate=self.probes_on(stage, first))
+        for node in controllers[1:]:
+            self.add("controller", [node], self.controller_sls(),
+                     pillar=merge({"deploy": {"db_sync": False}}, workaround), label=node)
+        if self.members["network"]:
+            self.add("distribution", self.members["network"], major["distribution"]["network"], pillar=target,
+                     label="network", gate=[], refresh_grains=True)
+            network_groups = batches(self.members["network"], self.conf["network_batch"])
+            for number, group in enumerate(network_groups, start=1):
+                self.add("neutron_network", group, stages["neutron_network"],
+                         label=f"batch{number}of{len(network_groups)}")
+        if self.members["compute"]:
+            disable = self.joined([self.on_controller("compute_disable", host=host) for host in self.members["compute"]])
+            self.add("distribution", self.members["compute"], major["distribution"]["compute"], pillar=target,
+                     before=disable, label="compute", gate=[], refresh_grains=True)
+            self.compute_batches(maintenance=True, disable=False)
+
+        def workaround_off():
+            # nova_control again on every controller, without the workaround: nova.conf loses it, Nova restarts
+            self.add("nova_control", controllers, stages["nova_control"], label="workaround-off")
+
+        self.finish(before_smoke=workaround_off)
+
     def _controller_probes(self):
         """After upgrading one controller: every controller-stage probe, on that node."""
         probes = []
@@ -232,9 +325,92 @@ class _Planner:
         return probes
 
 
-def plan_release(config, release, env, mode, pillar_deploy, date, ping):
+def _entry(item):
+    node, cmd, *what = item
+    entry = {"node": node, "cmd": cmd}
+    if what and what[0]:
+        entry["what"] = what[0]
+    return entry
+
+
+def upstream_major(version):
+    """The upstream major of a Debian version: ``2:26.2.1-1`` -> 26, ``11.8.1-5`` -> 11; None for none."""
+    text = str(version or "").strip()
+    if not text:
+        return None
+    text = text.split(":", 1)[1] if re.match(r"^\d+:", text) else text
+    match = re.match(r"(\d+)", text)
+    return int(match.group(1)) if match else None
+
+
+def major_changes(pins, installed, packages):
+    """(package, installed, pinned) for every installed package whose pin changes its upstream major.
+
+    ``pins``: component -> version (``openstack:<component>:version``); ``installed``: package ->
+    installed version ('' or None when not installed); ``packages``: component -> its packages."""
+    changes = []
+    for component, pinned in sorted((pins or {}).items()):
+        want = upstream_major(pinned)
+        if want is None:
+            continue
+        for package in packages.get(component) or []:
+            have = upstream_major((installed or {}).get(package))
+            if have is not None and have != want:
+                changes.append((package, installed[package], str(pinned)))
+    return changes
+
+
+def guard(mode, facts, packages):
+    """The target distribution of the release; refuses, before any node is touched, a release
+    that moves the nodes to another distribution or OpenStack major version unless ``mode`` is major.
+
+    ``facts``: minion -> {"oscodename", "distribution" (pillar openstack:distribution, None = the
+    node's own), "pins" (component -> version), "installed" (package -> version), optionally
+    "packages" (component -> packages, where the pillar overrides ``packages``)}."""
+    targets = {minion: fact.get("distribution") or None for minion, fact in facts.items()}
+    wanted = sorted({target for target in targets.values() if target})
+    if len(wanted) > 1:
+        raise ReleaseTrainError(
+            f"the nodes' pillar openstack:distribution differs ({', '.join(wanted)}); one release runs on one distribution"
+        )
+    target = wanted[0] if wanted else None
+    if mode == "major":
+        if not target:
+            raise ReleaseTrainError(
+                "mode major moves the region to the release's distribution, but no node has pillar "
+                "openstack:distribution (e.g. trixie)"
+            )
+        return target
+    moving = {}
+    for minion, fact in sorted(facts.items()):
+        have = fact.get("oscodename")
+        if targets[minion] and have and have != targets[minion]:
+            moving.setdefault(have, []).append(minion)
+    if moving:
+        nodes = "; ".join(f"{', '.join(minions)} on {have}" for have, minions in sorted(moving.items()))
+        raise ReleaseTrainError(
+            f"the release runs on {target} but {nodes}: mode {mode} does not change distributions; "
+            f"use mode=major (the offline upgrade, states/openstack/UPGRADE.md)"
+        )
+    problems = []
+    for minion, fact in sorted(facts.items()):
+        for package, have, pinned in major_changes(fact.get("pins"), fact.get("installed"),
+                                                   {**packages, **(fact.get("packages") or {})}):
+            problems.append(f"{minion}: {package} {have} -> {pinned}")
+    if problems:
+        raise ReleaseTrainError(
+            f"the release's version pins change the OpenStack major version of installed packages "
+            f"({'; '.join(problems)}); mode {mode} does not, use mode=major"
+        )
+    return target
+
+
+def plan_release(config, release, env, mode, pillar_deploy, date, ping, inspect=None):
     """The plan for ``release`` in ``env``: it must be what ``env`` serves; ``mode`` is chosen by
-    :func:`choose_mode` from the environment's history; every role's members answer ``ping``."""
+    :func:`choose_mode` from the environment's history; every role's members answer ``ping``.
+
+    ``inspect(minions, packages)`` (packages: component -> its packages) tells, per minion, what
+    :func:`guard` checks: its codename, the release's distribution, pins and installed versions."""
     config.check_env(env)
     store = Store(config)
     serving = store.current(env)
@@ -246,7 +422,13 @@ def plan_release(config, release, env, mode, pillar_deploy, date, ping):
     recorded = any(record.get("action") == "verify" for record in store.history(env))
     conf = resolve(pillar_deploy)
     members = role_members(conf["targets"], ping, timeout=conf.get("ping_timeout", 5))
-    return build_plan(conf, members, release, env, choose_mode(mode, recorded), date=date)
+    mode = choose_mode(mode, recorded)
+    distribution = None
+    if inspect is not None:
+        minions = sorted({minion for nodes in members.values() for minion in nodes})
+        packages = formula_packages()
+        distribution = guard(mode, inspect(minions, packages), packages)
+    return build_plan(conf, members, release, env, mode, date=date, distribution=distribution)
 
 
 def role_members(targets, ping, timeout):
@@ -265,10 +447,11 @@ def role_members(targets, ping, timeout):
     return members
 
 
-def build_plan(conf, members, release, env, mode, date=None):
+def build_plan(conf, members, release, env, mode, date=None, distribution=None):
     """The ordered steps deploying ``release`` from saltenv ``env`` in ``mode``.
 
-    ``members`` maps each role to the minion ids that hold it.
+    ``members`` maps each role to the minion ids that hold it; ``distribution`` is the codename
+    mode major moves the nodes to.
     """
     if not release or not env:
         raise ReleaseTrainError("deploy.region needs pillar release=ID and env=ENV")
@@ -278,8 +461,15 @@ def build_plan(conf, members, release, env, mode, date=None):
     planner = _Planner(conf, members, release, env)
     if mode == "bootstrap":
         planner.bootstrap()
-    elif mode == "upgrade":
-        planner.upgrade(date or datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ"))
+    elif mode in ("upgrade", "major"):
+        date = date or datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        if mode == "upgrade":
+            planner.upgrade(date)
+        else:
+            planner.major(date, distribution)
     else:
         raise ReleaseTrainError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
-    return {"release": release, "env": env, "mode": mode, "members": planner.members, "steps": planner.steps}
+    result = {"release": release, "env": env, "mode": mode, "members": planner.members, "steps": planner.steps}
+    if mode == "major":
+        result["distribution"] = distribution
+    return result

@@ -60,21 +60,23 @@ def _shell(step, text):
 
 
 def run_commands(step, entries, call, test):
-    """Run shell ``entries`` (node, cmd) one by one; returns what ran, halts on a failure."""
+    """Run shell ``entries`` (node, cmd, and "what" it checks) one by one; returns what ran, halts
+    on a failure whose reason starts with the entry's "what" (e.g. "nova online data migrations")."""
     done = []
     for entry in entries:
         node, text = entry["node"], entry["cmd"]
+        what = f"{entry['what']}: " if entry.get("what") else ""
         if test:
             done.append({"node": node, "cmd": text, "would": "run"})
             continue
         result = _returns(call([node], "cmd.run_all", [_shell(step, text)], {"python_shell": True}), [node])[node]
         if result is None:
-            raise StepFailed(step["stage"], node, f"no answer running {text!r}")
+            raise StepFailed(step["stage"], node, f"{what}no answer running {text!r}")
         ret, _ = result
         if not isinstance(ret, dict) or ret.get("retcode") != 0:
             detail = ret.get("stderr") or ret.get("stdout") if isinstance(ret, dict) else ret
             code = ret.get("retcode") if isinstance(ret, dict) else "?"
-            raise StepFailed(step["stage"], node, f"{text!r} exited {code}: {str(detail).strip()[-300:]}")
+            raise StepFailed(step["stage"], node, f"{what}{text!r} exited {code}: {str(detail).strip()[-300:]}")
         done.append({"node": node, "cmd": text, "stdout": ret.get("stdout", "")[-300:]})
     return done
 
@@ -88,6 +90,19 @@ def sync_modules(step, call):
         if outcome is None or outcome[1]:
             reason = "no answer" if outcome is None else outcome[0]
             raise StepFailed(step["stage"], node, f"saltutil.sync_modules saltenv={step['saltenv']} failed: {reason}")
+
+
+def refresh_grains(step, call):
+    """After a step that changed the nodes' distribution: each target's grains (``oscodename``,
+    ``osfinger``) read again before the next step renders the formula for them.
+    ``saltutil.refresh_pillar wait=True`` reloads the grains with the modules and returns when done."""
+    if not step.get("refresh_grains") or not step["targets"]:
+        return
+    raw = call(step["targets"], "saltutil.refresh_pillar", [], {"wait": True, "timeout": 60})
+    for node, outcome in _returns(raw, step["targets"]).items():
+        if outcome is None or outcome[1] or outcome[0] is not True:
+            reason = "no answer" if outcome is None else outcome[0]
+            raise StepFailed(step["stage"], node, f"grains not refreshed after the distribution change: {reason}")
 
 
 def render_check(step, call):
@@ -180,6 +195,8 @@ def run_step(step, call, test=False):
     states_started = time.monotonic()
     node_changes = apply_states(step, call, test)
     states_seconds = time.monotonic() - states_started
+    if not test:
+        refresh_grains(step, call)
     commands = run_commands(step, step["commands"], call, test)
     gate = {} if test else health_gate(step, call)
     after = run_commands(step, step["after"], call, test)

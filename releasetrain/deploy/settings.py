@@ -9,11 +9,20 @@ from releasetrain.errors import ReleaseTrainError
 from releasetrain.loader import tree_path
 
 ROLES = ("controller", "network", "compute")
-MODES = ("bootstrap", "upgrade")
+MODES = ("bootstrap", "upgrade", "major")
 CONTROLLER_STAGES = ("infra", "keystone", "glance_placement", "nova_control", "neutron_server")
 STAGES = (*CONTROLLER_STAGES, "neutron_network", "compute", "cell_discovery")
 #: The formula shipped with this package says which SLS each stage applies.
 FORMULA_STAGES = os.path.join(tree_path("states"), "openstack", "stages.yaml")
+#: ... and which packages each component installs (Debian's names; a pillar ``pkgs`` overrides).
+FORMULA_DEFAULTS = os.path.join(tree_path("states"), "openstack", "parameters", "defaults.yaml")
+
+
+def formula_packages(path=FORMULA_DEFAULTS):
+    """component -> the packages of its ``pkgs`` in the formula's defaults (the ones a version pin pins)."""
+    with open(path, encoding="utf-8") as handle:
+        values = yaml.safe_load(handle)["values"]
+    return {name: list(value["pkgs"]) for name, value in values.items() if isinstance(value, dict) and value.get("pkgs")}
 
 
 def formula_stages(path=FORMULA_STAGES):
@@ -62,6 +71,12 @@ DEFAULTS = {
         "backup": "mkdir -p \"$(dirname {path})\" && "
         "mariadb-dump --all-databases --single-transaction --routines --events | gzip > {path}.part && "
         "zcat {path}.part | tail -n 1 | grep -q '^-- Dump completed' && mv {path}.part {path}",
+        # exit 1 = some rows migrated, run again; 0 = done; anything else failed ({rounds}: major:online_migration_rounds)
+        "online_data_migrations": "i=0; while :; do runuser -u nova -- nova-manage db online_data_migrations; rc=$?; "
+        "if [ $rc -eq 0 ]; then exit 0; fi; "
+        "if [ $rc -ne 1 ]; then echo \"nova-manage db online_data_migrations exited $rc\" >&2; exit $rc; fi; "
+        "i=$((i+1)); if [ $i -ge {rounds} ]; then "
+        "echo \"nova online data migrations still incomplete after $i rounds\" >&2; exit 1; fi; done",
         "compute_disable": "openstack compute service set --disable "
         "--disable-reason 'releasetrain {release}' {host} nova-compute",
         "compute_enable": "openstack compute service set --enable {host} nova-compute",
@@ -72,6 +87,26 @@ DEFAULTS = {
         ],
     },
     "backup_path": "/var/backups/releasetrain/mysql-{env}-{release}-{date}.sql.gz",
+    # Mode major, the offline upgrade to the next distribution (states/openstack/UPGRADE.md):
+    "major": {
+        # SLS of the formula per role, in the step that moves the role's nodes to the new distribution
+        "distribution": {
+            "controller": ["openstack.upgrade.rabbitmq", "openstack.upgrade.distribution", "openstack.upgrade.mariadb"],
+            "network": ["openstack.upgrade.distribution"],
+            "compute": ["openstack.upgrade.distribution"],
+        },
+        "stop": ["openstack.upgrade.stop"],  # on the controllers, before their distribution step
+        # pillar of the controller steps until the computes run the new release: Nova's conductor and
+        # API refuse to start while compute service records are older than they support
+        "nova_workaround": {
+            "openstack": {
+                "nova_controller": {
+                    "config": {"/etc/nova/nova.conf": {"workarounds": {"disable_compute_service_check_for_ffu": True}}}
+                }
+            }
+        },
+        "online_migration_rounds": 20,
+    },
     # stage -> health probes run after it: "on" is a role, or "batch" for the
     # nodes the step just touched; "checks" are openstack_health.check kwargs.
     # "components" name parts of the formula's map (states/openstack/map.jinja):
