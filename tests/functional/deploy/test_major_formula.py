@@ -1,0 +1,71 @@
+"""The offline upgrade's SLS (openstack.upgrade.*) rendered for Debian 12 by a real ``salt-call --local``,
+the Nova workaround pillar as the major plan passes it, and the apt source switch on temporary files."""
+
+import json
+
+from releasetrain.deploy import settings
+from tests.functional.formula.conftest import by_function, formula_minion  # noqa: F401  (fixture)
+
+UPGRADE_SLS = ["openstack.upgrade.stop", "openstack.upgrade.rabbitmq", "openstack.upgrade.distribution",
+               "openstack.upgrade.mariadb"]
+
+
+def test_the_upgrade_sls_render_for_debian_12(formula_minion):  # noqa: F811
+    states = formula_minion("debian-12").show_sls(*UPGRADE_SLS)
+    stopped = {args["name"] for args in by_function(states, "service.dead").values()}
+    assert stopped == {"keystone", "glance-api", "placement-api", "nova-api", "nova-api-metadata", "nova-conductor",
+                       "nova-scheduler", "nova-novncproxy", "neutron-api", "neutron-rpc-server"}
+    assert not stopped & {"mariadb", "rabbitmq-server", "memcached"}
+    commands = by_function(states, "cmd.run")
+    upgrade = commands["openstack-upgrade-distribution-cmd-run-full-upgrade"]
+    assert "--force-confdef" in upgrade["name"] and "--force-confold" in upgrade["name"]
+    assert upgrade["env"]["DEBIAN_FRONTEND"] == "noninteractive"
+    aside = commands["openstack-upgrade-rabbitmq-cmd-run-move-database-aside"]
+    assert "dest=/var/lib/rabbitmq/mnesia.before-" in aside["name"]
+    assert aside["require_in"] == [{"cmd": "openstack-upgrade-distribution-cmd-run-full-upgrade"}]
+    mariadb = commands["openstack-upgrade-mariadb-cmd-run-upgrade"]
+    assert mariadb["onlyif"] == "mariadb-upgrade --check-if-upgrade-is-needed"
+
+
+def test_the_nova_workaround_pillar_lands_in_nova_conf(formula_minion):  # noqa: F811
+    workaround = settings.DEFAULTS["major"]["nova_workaround"]["openstack"]
+    minion = formula_minion("debian-12", extra=workaround)
+    states = minion.show_sls("openstack.nova.controller.config")
+    nova_conf = states["openstack-nova-controller-config-file-managed-nova.conf"]
+    body = next(item["contents"] for item in nova_conf["file"] if isinstance(item, dict) and "contents" in item)
+    assert "[workarounds]\ndisable_compute_service_check_for_ffu = true\n" in body
+    plain = formula_minion("debian-12").show_sls("openstack.nova.controller.config")
+    body = next(item["contents"] for item in plain["openstack-nova-controller-config-file-managed-nova.conf"]["file"]
+                if isinstance(item, dict) and "contents" in item)
+    assert "workarounds" not in body
+
+
+def test_the_distribution_sls_switches_every_source_naming_the_old_codename(formula_minion, tmp_path):  # noqa: F811
+    sources = tmp_path / "apt"
+    (sources / "sources.list.d").mkdir(parents=True)
+    (sources / "sources.list").write_text(
+        "deb http://deb.debian.org/debian bookworm main\n"
+        "deb http://deb.debian.org/debian bookworm-updates main\n"
+        "deb http://security.debian.org/debian-security bookworm-security main\n")
+    (sources / "sources.list.d" / "debian.sources").write_text("Types: deb\nSuites: bookworm bookworm-updates\n")
+    (sources / "sources.list.d" / "other.list").write_text("deb http://example.org/repo stable main\n")
+    (sources / "sources.list.d" / "notes.txt").write_text("bookworm\n")
+    apt = {"sources_list": str(sources / "sources.list"), "sources_dir": str(sources / "sources.list.d")}
+    minion = formula_minion("debian-12", extra={"upgrade": {"apt": apt}})
+    retcode, data = minion.call("state.sls", "openstack.upgrade.distribution", "test=True",
+                                "pillar=" + json.dumps({"deploy": {"distribution": "trixie"}}))
+    assert isinstance(data, dict), data
+    replaced = {state["__id__"]: state for state in data.values() if state["__id__"].startswith(
+        "openstack-upgrade-distribution-file-replace-")}
+    assert set(replaced) == {"openstack-upgrade-distribution-file-replace-sources-list",
+                             "openstack-upgrade-distribution-file-replace-debian-sources",
+                             "openstack-upgrade-distribution-file-replace-other-list"}
+    diff = replaced["openstack-upgrade-distribution-file-replace-sources-list"]["changes"]["diff"]
+    for suite in ("trixie main", "trixie-updates main", "trixie-security main"):
+        assert f"+deb " in diff and suite in diff
+    assert "Suites: trixie trixie-updates" in replaced["openstack-upgrade-distribution-file-replace-debian-sources"][
+        "changes"]["diff"]
+    assert not replaced["openstack-upgrade-distribution-file-replace-other-list"]["changes"]
+    assert (sources / "sources.list").read_text().count("bookworm") == 3  # test=True changed nothing
+    commands = [state for state in data.values() if state["__id__"].endswith(("apt-update", "full-upgrade"))]
+    assert len(commands) == 2 and all(state["result"] is None for state in commands)  # would run, did not
