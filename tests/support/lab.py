@@ -4,7 +4,7 @@ Use them from any test layer (formula, orchestration, ...)::
 
     @pytest.mark.lab
     def test_something(lab_region):
-        assert lab_region.salt("ctl01", "test.ping") == {"ctl01": True}
+        assert lab_region.salt("ctl01", "test.ping") is True  # one minion: its own return
         lab_region.salt_cli.run("state.apply", "keystone", minion_tgt="ctl01")
         lab_region.run_in("ctl01", "systemctl", "is-active", "salt-minion")
 
@@ -60,7 +60,8 @@ class LabRegion:
         return [node.name for node in self.topology.nodes]
 
     def salt(self, target, function, *args, tgt_type="glob", timeout=60):
-        """``salt TARGET FUNCTION ARGS`` through the real master; returns the data by minion."""
+        """``salt TARGET FUNCTION ARGS`` through the real master; returns the data by minion, or, when
+        ``target`` names one minion, that minion's return itself (salt-factories unwraps it)."""
         flags = [TARGET_FLAGS[tgt_type]] if TARGET_FLAGS[tgt_type] else []
         ret = self.salt_cli.run(f"--timeout={timeout}", *flags, function, *args, minion_tgt=target)
         return ret.data
