@@ -1,4 +1,4 @@
-{#- salt-run state.orchestrate deploy.region pillar='{"release": "ID", "env": "ENV", "mode": "bootstrap|upgrade"}'
+{#- salt-run state.orchestrate deploy.region pillar='{"release": "ID", "env": "ENV", "mode": "bootstrap|upgrade|major"}'
     The steps, their order and targets come from the deploy.plan runner; this file only runs them. #}
 {%- set plan = salt['saltutil.runner']('deploy.plan', release=pillar.get('release'), env=pillar.get('env'),
                                        mode=pillar.get('mode'), settings=pillar.get('deploy', {})) %}
