@@ -34,6 +34,7 @@ master's pillar or ``pillar=`` on the command line), merged over
       stages:             # stage -> SLS in the release's saltenv (default: from the formula's stages.yaml)
         compute: [openstack.nova.compute, openstack.neutron.compute]
       batch: 25%          # computes per batch: a count or a share
+      canary: 1           # computes that go first, alone (0: no canary batch)
       network_batch: 1    # network nodes per step in an upgrade
       timeout: 120        # seconds a step waits for a silent minion
       openrc: /root/admin-openrc

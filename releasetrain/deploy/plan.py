@@ -34,13 +34,22 @@ def batch_size(spec, total):
         ) from None
 
 
-def batches(nodes, spec):
-    """``nodes`` (sorted) cut into consecutive batches of ``batch_size(spec)``."""
+def batches(nodes, spec, canary=0):
+    """``nodes`` (sorted) cut into consecutive batches of ``batch_size(spec)`` (a share of all of them),
+    after a first batch of ``canary`` nodes when that is set."""
     nodes = sorted(nodes)
     if not nodes:
         return []
     size = batch_size(spec, len(nodes))
-    return [nodes[start : start + size] for start in range(0, len(nodes), size)]
+    first, rest = ([nodes[:canary]], nodes[canary:]) if canary else ([], nodes)
+    return first + [rest[start : start + size] for start in range(0, len(rest), size)]
+
+
+def canary_size(value):
+    """``deploy:canary``: how many computes go first, alone (0: no canary batch)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ReleaseTrainError(f"deploy:canary must be a count of computes, 0 or more, not {value!r}")
+    return value
 
 
 def choose_mode(mode, recorded_release):
@@ -167,8 +176,11 @@ class _Planner:
     def compute_batches(self, maintenance, disable=True):
         """Computes in batches; with ``maintenance`` each is enabled in Nova after, and (with
         ``disable``) disabled before."""
-        groups = batches(self.members["compute"], self.conf["batch"])
-        for number, group in enumerate(groups, start=1):
+        canary = canary_size(self.conf.get("canary", 0))
+        groups = batches(self.members["compute"], self.conf["batch"], canary)
+        labels = (["canary"] if canary else []) + [f"batch{n}of{len(groups) - bool(canary)}"
+                                                   for n in range(1, len(groups) + 1 - bool(canary))]
+        for label, group in zip(labels, groups):
             hooks = {}
             if maintenance:
                 hooks = {
@@ -180,7 +192,7 @@ class _Planner:
                 "compute",
                 group,
                 self.conf["stages"]["compute"],
-                label=f"batch{number}of{len(groups)}",
+                label=label,
                 **hooks,
             )
 

@@ -51,6 +51,9 @@ DEFAULTS = {
     # (cell_discovery runs on the first controller)
     "stages": formula_stages(),
     "batch": "25%",  # compute batch size: a count ("5") or a share ("25%")
+    # computes that go first, alone, in a batch of their own: when the canary fails its gate, the
+    # run halts before any other compute is touched (0: no canary batch)
+    "canary": 1,
     "network_batch": 1,  # network nodes upgraded this many at a time
     "timeout": 120,  # seconds a step waits for a silent minion
     "gate_wait": 300,  # seconds a health gate keeps asking before it fails (services take time to come up)

@@ -72,8 +72,9 @@ def test_bootstrap_order():
         ("nova_control", ["ctl01", "ctl02"]),
         ("neutron_server", ["ctl01", "ctl02"]),
         ("neutron_network", ["net01"]),
-        ("compute", ["cmp01", "cmp02", "cmp03", "cmp04"]),
-        ("compute", ["cmp05", "cmp06", "cmp07"]),
+        ("compute", ["cmp01"]),  # the canary, alone
+        ("compute", ["cmp02", "cmp03", "cmp04", "cmp05"]),
+        ("compute", ["cmp06", "cmp07"]),
         ("cell_discovery", ["ctl01"]),
         ("smoke", []),
     ]
@@ -91,10 +92,10 @@ def test_upgrade_order_one_controller_at_a_time_then_network_then_compute_batche
         ("controller", ["ctl01"]),
         ("controller", ["ctl02"]),
         ("neutron_network", ["net01"]),
-        ("compute", ["cmp01", "cmp02"]),
-        ("compute", ["cmp03", "cmp04"]),
-        ("compute", ["cmp05", "cmp06"]),
-        ("compute", ["cmp07"]),
+        ("compute", ["cmp01"]),  # the canary, alone
+        ("compute", ["cmp02", "cmp03"]),
+        ("compute", ["cmp04", "cmp05"]),
+        ("compute", ["cmp06", "cmp07"]),
         ("cell_discovery", ["ctl01"]),
         ("smoke", []),
     ]
@@ -112,7 +113,7 @@ def test_upgrade_prechecks_skip_missing_tools_and_back_up_to_a_dated_file():
 
 
 def test_each_compute_is_disabled_before_its_batch_and_enabled_after():
-    batch = plan("upgrade")["steps"][4]
+    batch = plan("upgrade", canary=0)["steps"][4]
     assert [c["cmd"] for c in batch["before"]] == [
         "openstack compute service set --disable --disable-reason 'releasetrain r2' cmp01 nova-compute"
         " && openstack compute service set --disable --disable-reason 'releasetrain r2' cmp02 nova-compute",
@@ -125,7 +126,7 @@ def test_each_compute_is_disabled_before_its_batch_and_enabled_after():
 
 
 def test_health_gates_cover_the_batch_and_ask_the_controller_about_its_agents():
-    batch = plan("upgrade")["steps"][4]
+    batch = plan("upgrade", canary=0)["steps"][4]
     assert batch["gate"][0] == {
         "nodes": ["cmp01", "cmp02"],
         "checks": {"components": ["nova_compute", "neutron_compute"], "saltenv": "test"},
@@ -146,7 +147,7 @@ def test_health_gates_cover_the_batch_and_ask_the_controller_about_its_agents():
 
 def test_explicit_services_in_the_pillar_stay_as_they_are():
     compute = {"compute": [{"on": "batch", "checks": {"services": ["libvirtd", "nova-compute"]}}]}
-    batch = plan("upgrade", health=compute)["steps"][4]
+    batch = plan("upgrade", health=compute, canary=0)["steps"][4]
     assert batch["gate"] == [{"nodes": ["cmp01", "cmp02"], "checks": {"services": ["libvirtd", "nova-compute"]}}]
 
 
@@ -223,3 +224,24 @@ def test_the_backup_is_kept_only_when_it_reads_back_complete(tmp_path, dump, kep
     assert path.exists() is kept
     if kept:
         assert gzip.decompress(path.read_bytes()).decode().endswith("-- Dump completed on 2026-12-02 18:00:00\n")
+
+
+def test_the_canary_goes_first_alone_and_the_rest_follow_in_batches():
+    steps = [s for s in plan("upgrade", canary=2)["steps"] if s["stage"] == "compute"]
+    assert [(s["id"].split("-", 1)[1], s["targets"]) for s in steps] == [
+        ("compute-canary", ["cmp01", "cmp02"]),
+        ("compute-batch1of3", ["cmp03", "cmp04"]),
+        ("compute-batch2of3", ["cmp05", "cmp06"]),
+        ("compute-batch3of3", ["cmp07"]),
+    ]
+    assert [s["targets"] for s in plan("upgrade", canary=0)["steps"] if s["stage"] == "compute"][0] == ["cmp01", "cmp02"]
+    one = {**REGION, "compute": ["cmp01"]}
+    assert [s["id"] for s in plan("upgrade", region=one)["steps"] if s["stage"] == "compute"] == ["05-compute-canary"]
+    assert deploy_plan.batches(["c2", "c1", "c3"], "100%", canary=5) == [["c1", "c2", "c3"]]
+
+
+@pytest.mark.parametrize("value", [-1, "1", 1.5, True, None])
+def test_a_bad_canary_is_one_line_naming_the_key(value):
+    with pytest.raises(ReleaseTrainError) as info:
+        plan("upgrade", canary=value)
+    assert str(info.value) == f"deploy:canary must be a count of computes, 0 or more, not {value!r}"

@@ -14,6 +14,7 @@ WORKAROUND = {"/etc/nova/nova.conf": {"workarounds": {"disable_compute_service_c
 
 
 def major(region=REGION, distribution="trixie", **pillar):
+    pillar.setdefault("canary", 0)  # the canary batch: tests/unit/deploy/test_deploy_plan.py
     return deploy_plan.build_plan(settings.resolve(pillar), region, "r2", "test", "major",
                                   date="20261125T0000Z", distribution=distribution)
 
