@@ -57,6 +57,7 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.10",
     packages=find_packages(include=["releasetrain", "releasetrain.*"]),
+    package_data={"releasetrain.deploy": ["templates/*.html"]},
     cmdclass={"build_py": BuildWithSaltTrees},
     install_requires=[
         "salt==3008.4",
