@@ -164,6 +164,8 @@ class _Page:
         self.started = parse_time(run.get("started"))
         self.finished = parse_time(run.get("finished"))
         self.seconds = number(run.get("seconds"))
+        if self.seconds is None and self.started and self.finished:
+            self.seconds = (self.finished - self.started).total_seconds()
         self.steps = self._steps()
         self.outages = self._outages()
         self.origin, self.span = self._extent()
@@ -398,8 +400,9 @@ class _Page:
         for field in ("release", "env", "mode", "outcome"):
             if run.get(field) is None:
                 self.notes.append(f"no {field} in the record")
-        if self.seconds is None and run.get("seconds") is not None:
-            self._missing("seconds", "the duration is not known")
+        if number(run.get("seconds")) is None:
+            known = "taken from started and finished" if self.seconds is not None else "the duration is not known"
+            self._missing("seconds", known)
         return {
             "run": _text(run.get("run"), "unnamed run"), "release": _text(run.get("release")),
             "env": _text(run.get("env")), "mode": _text(run.get("mode")),
@@ -417,8 +420,8 @@ class _Page:
         if not isinstance(rollback, dict):
             return {"to": "?", "run": _text(rollback), "outcome": "unknown", "good": False, "duration": "?"}
         outcome = _text(rollback.get("outcome"), "unknown")
-        return {"to": _text(rollback.get("to"), "?"), "run": _text(rollback.get("run"), "?"),
-                "outcome": outcome, "good": outcome == "deployed", "duration": duration(number(rollback.get("seconds")))}
+        return {"to": _text(rollback.get("to"), "?"), "run": _text(rollback.get("run"), "?"), "outcome": outcome,
+                "good": outcome == "deployed", "duration": duration(number(rollback.get("seconds")))}
 
     def view(self):
         header = self.header()

@@ -8,6 +8,7 @@ the example screenshot (bench/results/report-example.png).
 
 import datetime
 import html
+import html.parser
 import json
 import os
 import re
@@ -57,7 +58,8 @@ def upgrade_record():
         "ctl01": {"nova-api": ("2:26.2.1-1~deb12u1", "2:26.2.2-1~deb12u1"), "keystone": ("2:23.0.0-1", "2:23.0.1-1"),
                   "mariadb-server": ("1:10.11.6-0+deb12u1", "1:10.11.6-0+deb12u1")},
         "net01": {"neutron-l3-agent": ("2:22.0.0-1", "2:22.0.2-1"), "openvswitch-switch": ("3.1.0-2", "3.1.0-2")},
-        "cmp01": {"nova-compute": ("2:26.2.1-1~deb12u1", "2:26.2.2-1~deb12u1"), "qemu-system-x86": ("1:7.2+dfsg-7", "1:7.2+dfsg-7")},
+        "cmp01": {"nova-compute": ("2:26.2.1-1~deb12u1", "2:26.2.2-1~deb12u1"),
+                  "qemu-system-x86": ("1:7.2+dfsg-7", "1:7.2+dfsg-7")},
         "cmp02": {"nova-compute": ("2:26.2.1-1~deb12u1", "2:26.2.1-1~deb12u1")},
     }
     return {
@@ -66,7 +68,8 @@ def upgrade_record():
         "halted": {"stage": "compute", "node": "cmp02", "reason": "health gate: service nova-compute inactive (dead)"},
         "steps": [
             {"id": ident, "stage": stage, "targets": targets, "started": at(start), "seconds": seconds,
-             "result": result, "comment": f"stage {stage} on {', '.join(targets) or 'region'}: applied openstack.{stage}",
+             "result": result,
+             "comment": f"stage {stage} on {', '.join(targets) or 'region'}: applied openstack.{stage}",
              "gate": checks}
             for ident, stage, targets, start, seconds, result, checks in steps
         ],
@@ -90,7 +93,10 @@ def upgrade_record():
 
 MEASURE = """<script>
 (function () {
-  function box(el) { var r = el.getBoundingClientRect(); return {left: r.left, right: r.right, top: r.top, bottom: r.bottom, width: r.width, height: r.height}; }
+  function box(el) {
+    var r = el.getBoundingClientRect();
+    return {left: r.left, right: r.right, top: r.top, bottom: r.bottom, width: r.width, height: r.height};
+  }
   function all(selector, fill) {
     return Array.prototype.map.call(document.querySelectorAll(selector), function (el) {
       var shape = el.tagName.toLowerCase() === 'g' ? el.querySelector('rect') : el;
@@ -113,7 +119,9 @@ MEASURE = """<script>
     scrollWidth: document.documentElement.scrollWidth,
     resources: performance.getEntriesByType('resource').map(function (e) { return e.name; })
   };
-  ['outages', 'versions', 'steps', 'rollback'].forEach(function (id) { out.sections[id] = document.getElementById(id).innerText; });
+  ['outages', 'versions', 'steps', 'rollback'].forEach(function (id) {
+    out.sections[id] = document.getElementById(id).innerText;
+  });
   var pre = document.createElement('pre'); pre.id = 'measured'; pre.textContent = JSON.stringify(out);
   document.body.appendChild(pre);
 })();
@@ -242,6 +250,48 @@ def test_the_tables_show_limits_versions_gates_and_the_rollback(shown):
     assert "2:26.2.1-1~deb12u1\t→\t2:26.2.2-1~deb12u1" in sections["versions"]
     assert "service nova-compute\tfailed\tinactive (dead) since 03:17:44; 3 restarts" in sections["steps"]
     assert "test-r1-20261203T031855Z" in sections["rollback"] and "deployed" in sections["rollback"]
+
+
+HOSTILE = "<script>document.title='pwned'</script>"
+NODE = 'cmp"03\'><img src=x onerror="document.title=1">'
+
+
+class Tags(html.parser.HTMLParser):
+    """The elements of a page and the text of each one named by ``data-node``, as a browser dumped them."""
+
+    def __init__(self, page):
+        super().__init__(convert_charrefs=True)
+        self.tags, self.text, self._open = [], {}, []
+        self.feed(page)
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        self._open.append((tag, dict(attrs)))
+
+    def handle_endtag(self, tag):
+        while self._open and self._open.pop()[0] != tag:
+            pass
+
+    def handle_data(self, data):
+        for tag, attrs in self._open:
+            if tag in ("h1", "title", "text"):
+                self.text[(tag, attrs.get("data-node"))] = self.text.get((tag, attrs.get("data-node")), "") + data
+
+
+def test_hostile_values_stay_text_in_the_browser(tmp_path):
+    if CHROMIUM is None:
+        pytest.skip("no chromium binary (Debian package chromium; ./run setup installs it)")
+    run = upgrade_record()
+    run["release"] = HOSTILE
+    run["halted"]["reason"] = f"{HOSTILE} & \"quoted\"\n<b>second line</b>"
+    run["steps"].append({"id": "08-x", "stage": HOSTILE, "targets": [NODE], "started": at(800), "seconds": 5,
+                         "result": False, "comment": HOSTILE, "gate": {NODE: [{"name": NODE, "ok": False}]}})
+    page = report.write(run, str(tmp_path))
+    dom = Tags(chromium("--virtual-time-budget=2000", "--dump-dom", f"file://{page}", profile=tmp_path / "profile"))
+    assert not {"script", "img", "b"} & set(dom.tags)
+    assert dom.text[("title", None)].startswith("rolled back: release <script>")  # not 'pwned' nor '1'
+    assert dom.text[("h1", None)] == f"Release {HOSTILE} on test"
+    assert dom.text[("text", NODE)] == NODE  # the row label inside the SVG
 
 
 def png_rows(path):

@@ -119,7 +119,8 @@ def full_run(**overrides):
 
 
 def halted_run():
-    run = full_run(outcome="rolled back", halted={"stage": "compute", "node": "cmp02", "reason": "nova-compute is down"},
+    halted = {"stage": "compute", "node": "cmp02", "reason": "nova-compute is down"}
+    run = full_run(outcome="rolled back", halted=halted,
                    rollback={"to": "r1", "run": "test-r1-20261203T031500Z", "outcome": "deployed", "seconds": 300.1})
     run["steps"][2] = {
         "id": "03-compute", "stage": "compute", "targets": ["cmp02"], "started": at(240), "seconds": 120.0,
@@ -208,6 +209,12 @@ def test_a_step_without_a_usable_start_is_named_and_left_off_the_timeline():
     assert page.find("tr", data_step="a").find_all("td")[3].text() == "?"
 
 
+def test_without_seconds_the_duration_comes_from_start_and_finish():
+    page = parse({"run": "x", "started": T0, "finished": at(90)})
+    assert page.find(id="duration").text() == "1 min 30 s"
+    assert "no seconds in the record: taken from started and finished" in page.find(id="notes").text()
+
+
 def test_without_a_start_the_timeline_starts_at_the_earliest_time():
     page = parse({"steps": [{"id": "a", "stage": "s", "targets": ["n"], "started": at(30), "seconds": 30},
                             {"id": "b", "stage": "t", "targets": ["n"], "started": at(60), "seconds": 60}]})
@@ -218,7 +225,8 @@ def test_without_a_start_the_timeline_starts_at_the_earliest_time():
 
 def test_a_run_of_zero_seconds_draws_at_its_start():
     page = parse({"run": "x", "started": T0, "finished": T0, "seconds": 0.0,
-                  "steps": [{"id": "a", "stage": "s", "targets": ["n"], "started": T0, "seconds": 0.0, "result": True}]})
+                  "steps": [{"id": "a", "stage": "s", "targets": ["n"], "started": T0, "seconds": 0.0,
+                             "result": True}]})
     rect = page.find("g", "step").find("rect")
     assert rect.number("x") == axis(page)[0] and rect.number("width") > 0
     assert page.find(id="duration").text() == "0.0 s"
@@ -240,7 +248,8 @@ def test_hostile_values_are_text_not_markup():
     page = parse(run)
     tags = {element.tag for element in page.iter()}
     assert "script" not in tags and "img" not in tags and "b" not in tags
-    assert page.find("head").find("title").text() == f"<b>deployed</b>: release {HOSTILE} on a&b (test-r2-20261203T030500Z)"
+    title = page.find("head").find("title").text()
+    assert title == f"<b>deployed</b>: release {HOSTILE} on a&b (test-r2-20261203T030500Z)"
     assert page.find("h1").text() == f"Release {HOSTILE} on a&b"
     assert page.find(id="halted").text() == f"halted at stage s&t on {NODE}: {COMMENT}"
     bar = page.find("g", data_node=NODE)
@@ -281,7 +290,8 @@ def test_outage_bands_and_windows_sit_where_the_service_was_down():
     band = page.find("rect", "outage", data_service="keystone")
     assert (band.number("x"), band.number("width")) == pytest.approx((left + quarter, 2 * quarter))
     row = page.find("g", "step").find("rect")
-    assert band.number("y") <= row.number("y") and band.number("y") + band.number("height") >= row.number("y") + row.number("height")
+    assert band.number("y") <= row.number("y")
+    assert band.number("y") + band.number("height") >= row.number("y") + row.number("height")
     window = page.find("rect", "window", data_service="keystone")
     assert (window.number("x"), window.number("width")) == pytest.approx((left + quarter, 2 * quarter))
     assert window.number("y") > row.number("y")  # the service rows are under the node rows
