@@ -1,7 +1,7 @@
 """A real ``salt-call --local`` that renders the openstack formula as a given OS.
 
 Grains from the minion configuration override the detected ones, so one
-Debian machine renders the formula as Debian 12, Ubuntu 22.04 and 24.04.
+Debian machine renders the formula as Debian 12 and 13, Ubuntu 22.04 and 24.04.
 The pillar is the committed lab region and test environment plus secrets
 made for the test (``releasetrain.secrets.make_secrets``).
 """
@@ -22,6 +22,8 @@ SALT_CALL = os.path.join(os.path.dirname(sys.executable), "salt-call")
 PLATFORMS = {
     "debian-12": {"os": "Debian", "os_family": "Debian", "osfinger": "Debian-12",
                   "osrelease": "12", "oscodename": "bookworm"},
+    "debian-13": {"os": "Debian", "os_family": "Debian", "osfinger": "Debian-13",
+                  "osrelease": "13", "oscodename": "trixie"},
     "ubuntu-22.04": {"os": "Ubuntu", "os_family": "Debian", "osfinger": "Ubuntu-22.04",
                      "osrelease": "22.04", "oscodename": "jammy"},
     "ubuntu-24.04": {"os": "Ubuntu", "os_family": "Debian", "osfinger": "Ubuntu-24.04",

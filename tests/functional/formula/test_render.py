@@ -1,9 +1,11 @@
 """Every SLS of the openstack formula rendered by a real Salt as each supported OS."""
 
 import json
+import os
 import pathlib
 
 import pytest
+import yaml
 
 from tests.functional.formula.conftest import PLATFORMS, by_function, id_scheme_error, stage_sls, state_args
 
@@ -11,18 +13,23 @@ from tests.functional.formula.conftest import PLATFORMS, by_function, id_scheme_
 EXPECTED_SERVICES = {
     "debian-12": {"keystone", "placement-api", "glance-api", "nova-api", "nova-api-metadata",
                   "nova-novncproxy", "neutron-api", "neutron-rpc-server", "mariadb",
-                  "rabbitmq-server", "memcached"},
+                  "rabbitmq-server", "memcached", "neutron-linuxbridge-agent"},
+    "debian-13": {"keystone", "placement-api", "glance-api", "nova-api", "nova-api-metadata",
+                  "nova-novncproxy", "neutron-api", "neutron-rpc-server", "neutron-periodic-workers",
+                  "mariadb", "rabbitmq-server", "memcached", "openvswitch-switch",
+                  "neutron-openvswitch-agent"},
     "ubuntu-22.04": {"apache2", "glance-api", "nova-api", "nova-novncproxy", "neutron-server",
                      "mariadb", "rabbitmq-server", "memcached"},
     "ubuntu-24.04": {"apache2", "glance-api", "nova-api", "nova-novncproxy", "neutron-server",
                      "mariadb", "rabbitmq-server", "memcached"},
 }
 NOT_EXPECTED_SERVICES = {
-    "debian-12": {"apache2", "neutron-server"},
+    "debian-12": {"apache2", "neutron-server", "neutron-openvswitch-agent", "openvswitch-switch"},
+    "debian-13": {"apache2", "neutron-server", "neutron-linuxbridge-agent"},
     "ubuntu-22.04": {"keystone", "nova-api-metadata", "neutron-api"},
     "ubuntu-24.04": {"keystone", "nova-api-metadata", "neutron-api"},
 }
-NOVNC_PACKAGE = {"debian-12": "nova-consoleproxy", "ubuntu-22.04": "nova-novncproxy", "ubuntu-24.04": "nova-novncproxy"}
+NOVNC_PACKAGE = {"debian-12": "nova-consoleproxy", "debian-13": "nova-consoleproxy", "ubuntu-22.04": "nova-novncproxy", "ubuntu-24.04": "nova-novncproxy"}
 
 
 def _names(pkgs):
@@ -77,7 +84,7 @@ def test_os_maps_give_the_package_names(rendered, platform):
     nova = _names(state_args(states["openstack-nova-controller-package-pkg-installed"])["pkgs"])
     assert NOVNC_PACKAGE[platform] in nova
     neutron = _names(state_args(states["openstack-neutron-server-package-pkg-installed"])["pkgs"])
-    if platform == "debian-12":
+    if platform.startswith("debian-"):
         assert {"neutron-api", "neutron-rpc-server"} <= set(neutron)
     else:
         assert {"neutron-server", "neutron-plugin-ml2"} <= set(neutron)
@@ -96,12 +103,98 @@ def test_only_ubuntu_2204_adds_the_cloud_archive(rendered, platform):
         assert "openstack-repo-test-nop" in rendered[platform]
 
 
-@pytest.mark.parametrize("platform", sorted(PLATFORMS))
+LINUXBRIDGE_PLATFORMS = sorted(set(PLATFORMS) - {"debian-13"})
+
+
+@pytest.mark.parametrize("platform", LINUXBRIDGE_PLATFORMS)
 def test_linuxbridge_is_allowed_everywhere_neutron_reads_it(rendered, platform):
     """bookworm's neutron 21 and 2024.1 refuse the experimental linuxbridge driver otherwise."""
     for component in ("neutron-server", "neutron-network", "neutron-compute"):
         neutron_conf = _config(rendered[platform], f"openstack-{component}-config-file-managed-neutron.conf")
         assert "[experimental]\nlinuxbridge = true" in neutron_conf, component
+
+
+@pytest.mark.parametrize("platform", LINUXBRIDGE_PLATFORMS)
+def test_linuxbridge_platforms_keep_the_linuxbridge_agent(rendered, platform):
+    """Zed, 2023.1 and 2024.1 still have linuxbridge: their maps stay on it, no Open vSwitch."""
+    states = rendered[platform]
+    ml2 = _config(states, "openstack-neutron-server-config-file-managed-ml2_conf.ini")
+    assert "mechanism_drivers = linuxbridge,l2population" in ml2
+    for component in ("neutron-network", "neutron-compute"):
+        agent = _config(states, f"openstack-{component}-config-file-managed-linuxbridge_agent.ini")
+        assert "physical_interface_mappings = provider:" in agent and "enable_vxlan = true" in agent
+        assert f"openstack-{component}-config-file-managed-openvswitch_agent.ini" not in states
+        assert f"openstack-{component}-config-cmd-run-br-provider" not in states
+        pkgs = _names(state_args(states[f"openstack-{component}-package-pkg-installed"])["pkgs"])
+        assert "neutron-linuxbridge-agent" in pkgs and "neutron-openvswitch-agent" not in pkgs
+    for ini in ("l3_agent.ini", "dhcp_agent.ini"):
+        text = _config(states, f"openstack-neutron-network-config-file-managed-{ini}")
+        assert "interface_driver = linuxbridge" in text and "ovs_use_veth" not in text
+
+
+def _lab_nodes():
+    from releasetrain.loader import tree_path
+
+    with open(pathlib.Path(tree_path("pillar"), "openstack", "region", "lab.sls"), encoding="utf-8") as handle:
+        return yaml.safe_load(handle)["openstack"]["nodes"]
+
+
+LAB_NODES = _lab_nodes()
+
+
+def _ini(text):
+    """An INI text as {section: {option: value}}."""
+    import configparser
+
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read_string(text)
+    return {section: dict(parser[section]) for section in parser.sections()} | {"DEFAULT": dict(parser.defaults())}
+
+
+def test_debian_13_runs_neutron_on_open_vswitch_with_the_userspace_datapath(rendered):
+    """Epoxy has no linuxbridge driver nor agent: ML2/OVS, netdev datapath (no openvswitch
+    kernel module in the lab), veth pairs into the L3/DHCP namespaces, no [experimental]."""
+    states = rendered["debian-13"]
+    ml2 = _ini(_config(states, "openstack-neutron-server-config-file-managed-ml2_conf.ini"))
+    assert ml2["ml2"]["mechanism_drivers"] == "openvswitch,l2population"
+    assert ml2["ml2"]["type_drivers"] == "flat,vlan,vxlan" and ml2["ml2"]["tenant_network_types"] == "vxlan"
+    assert ml2["ml2_type_flat"]["flat_networks"] == "provider"
+    for component in ("neutron-server", "neutron-network", "neutron-compute"):
+        neutron_conf = _ini(_config(states, f"openstack-{component}-config-file-managed-neutron.conf"))
+        assert "experimental" not in neutron_conf, component
+    for component in ("neutron-network", "neutron-compute"):
+        assert f"openstack-{component}-config-file-managed-linuxbridge_agent.ini" not in states
+        agent = _ini(_config(states, f"openstack-{component}-config-file-managed-openvswitch_agent.ini"))
+        assert agent["ovs"] == {"datapath_type": "netdev", "bridge_mappings": "provider:br-provider",
+                                "local_ip": LAB_NODES["ctl01"]["overlay_address"]}, component
+        assert agent["agent"] == {"tunnel_types": "vxlan", "l2_population": "true"}, component
+        assert agent["securitygroup"]["firewall_driver"] == "iptables_hybrid", component
+        pkgs = _names(state_args(states[f"openstack-{component}-package-pkg-installed"])["pkgs"])
+        assert {"neutron-openvswitch-agent", "openvswitch-switch"} <= set(pkgs), component
+        assert not {"neutron-linuxbridge-agent", "bridge-utils"} & set(pkgs), component
+    for ini in ("l3_agent.ini", "dhcp_agent.ini"):
+        default = _ini(_config(states, f"openstack-neutron-network-config-file-managed-{ini}"))["DEFAULT"]
+        assert default["interface_driver"] == "openvswitch" and default["ovs_use_veth"] == "true", ini
+
+
+PROVIDER = LAB_NODES["ctl01"]["provider_interface"]
+
+
+@pytest.mark.parametrize("component", ["neutron-network", "neutron-compute"])
+def test_debian_13_puts_the_provider_interface_on_br_provider(rendered, component):
+    """The bridge of bridge_mappings exists before the agent starts, netdev, with the
+    node's provider interface; made with --may-exist and skipped once it is there."""
+    states = rendered["debian-13"]
+    bridge = states[f"openstack-{component}-config-cmd-run-br-provider"]
+    assert bridge["__sls__"] == f"openstack.{component.replace('-', '.', 1)}.config"
+    args = state_args(bridge)
+    assert args["name"].split("\n")[:2] == [
+        "ovs-vsctl --timeout=30 --may-exist add-br br-provider -- set bridge br-provider datapath_type=netdev",
+        f"ovs-vsctl --timeout=30 --may-exist add-port br-provider {PROVIDER}",
+    ]
+    assert f"port-to-br {PROVIDER})\" = br-provider" in args["unless"] and "= netdev" in args["unless"]
+    watch = state_args(states[f"openstack-{component}-service-service-running-neutron-openvswitch-agent"])["watch"]
+    assert {"sls": f"openstack.{component.replace('-', '.', 1)}.config"} in watch
 
 
 def test_configuration_is_rendered_from_pillar(rendered):
@@ -263,3 +356,69 @@ def test_clean_undoes_each_component(formula_minion):
     assert {"keystone", "mariadb-server", "nova-compute", "neutron-l3-agent"} <= removed
     assert "keystone" in {args["name"] for args in by_function(states, "service.dead").values()}
     assert "/etc/keystone/keystone.conf" in {args["name"] for args in by_function(states, "file.absent").values()}
+
+
+# ovs-vsctl for the bridge states, over a JSON file: the subcommands they use.
+FAKE_OVS_VSCTL = r'''#!/usr/bin/env python3
+import json, os, sys
+path = os.environ["FAKE_OVS_DB"]
+db = json.load(open(path)) if os.path.exists(path) else {}
+args = [a for a in sys.argv[1:] if not a.startswith("--timeout=")]
+may = "--may-exist" in args
+args = [a for a in args if a not in ("--may-exist", "--if-exists")]
+for command in " ".join(args).split(" -- "):
+    word = command.split()
+    if word[0] == "add-br":
+        if word[1] in db and not may:
+            sys.exit(f"ovs-vsctl: cannot create a bridge named {word[1]} because a bridge named {word[1]} already exists")
+        db.setdefault(word[1], {"datapath_type": "", "ports": []})
+    elif word[:2] == ["set", "bridge"]:
+        key, value = word[3].split("=")
+        db[word[2]][key] = value
+    elif word[0] == "add-port":
+        if word[2] not in db[word[1]]["ports"]:
+            db[word[1]]["ports"].append(word[2])
+    elif word[0] == "br-exists":
+        sys.exit(0 if word[1] in db else 2)
+    elif word[:2] == ["get", "bridge"]:
+        value = db[word[2]][word[3]]
+        print(value if value else '""')
+    elif word[0] == "port-to-br":
+        found = [name for name, bridge in db.items() if word[1] in bridge["ports"]]
+        if not found:
+            sys.exit(f"ovs-vsctl: no port named {word[1]}")
+        print(found[0])
+    else:
+        sys.exit(f"fake ovs-vsctl: {command}")
+json.dump(db, open(path, "w"))
+'''
+
+
+def test_the_bridge_state_makes_br_provider_once(formula_minion, tmp_path, monkeypatch):
+    """Applied twice (through a fake ovs-vsctl): the first run makes the netdev bridge with the
+    provider interface, the second changes nothing; a bridge of another datapath is set right."""
+    fake = tmp_path / "bin" / "ovs-vsctl"
+    fake.parent.mkdir()
+    fake.write_text(FAKE_OVS_VSCTL)
+    fake.chmod(0o755)
+    db = tmp_path / "ovs.json"
+    monkeypatch.setenv("PATH", f"{fake.parent}:{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_OVS_DB", str(db))
+    minion = formula_minion("debian-13", minion_id="net01", roles=["network"])
+    args = state_args(minion.show_sls("openstack.neutron.network.config")[
+        "openstack-neutron-network-config-cmd-run-br-provider"])
+    provider = LAB_NODES["net01"]["provider_interface"]
+
+    def apply():
+        retcode, data = minion.call("state.single", "cmd.run", f"name={json.dumps(args['name'])}",
+                                    f"unless={json.dumps(args['unless'])}")
+        (result,) = data.values()
+        assert retcode == 0 and result["result"] is True, result
+        return result["changes"]
+
+    assert apply()
+    assert json.loads(db.read_text()) == {"br-provider": {"datapath_type": "netdev", "ports": [provider]}}
+    assert apply() == {}, "a second apply changes nothing"
+    db.write_text(json.dumps({"br-provider": {"datapath_type": "system", "ports": [provider]}}))
+    assert apply()
+    assert json.loads(db.read_text())["br-provider"]["datapath_type"] == "netdev"

@@ -34,10 +34,11 @@ def _sls_with_states():
     return own
 
 
-@pytest.fixture(scope="module")
-def mocked_run(tmp_path_factory):
-    """One mocked run of every SLS of the formula on Debian 12, for a node of every role."""
-    minion = FormulaMinion(tmp_path_factory.mktemp("debian-12"), "debian-12",
+@pytest.fixture(scope="module", params=["debian-12", "debian-13"])
+def mocked_run(request, tmp_path_factory):
+    """One mocked run of every SLS of the formula on Debian 12 (linuxbridge) and on Debian 13
+    (Open vSwitch and its bridge states), for a node of every role."""
+    minion = FormulaMinion(tmp_path_factory.mktemp(request.param), request.param,
                            roles=["controller", "network", "compute"])
     retcode, data = minion.call("state.sls", ",".join(formula_sls()), "mock=True")
     assert retcode == 0 and isinstance(data, dict), "\n".join(data if isinstance(data, list) else [str(data)])
