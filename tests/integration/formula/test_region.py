@@ -174,16 +174,27 @@ def test_compute_service_list_shows_both_computes_up(converged_region):
     _eventually(both_up)
 
 
+# The L2 agent of each distribution (binary, agent type): Epoxy (trixie) has no linuxbridge.
+L2_AGENT = {
+    "bookworm": ("neutron-linuxbridge-agent", "Linux bridge agent"),
+    "trixie": ("neutron-openvswitch-agent", "Open vSwitch agent"),
+}
+
+
 def test_every_network_agent_is_alive(converged_region):
     lab = converged_region["lab"]
+    (distribution,) = {node.distribution for node in lab.topology.nodes}
+    binary, agent_type = L2_AGENT[distribution]
 
     def all_alive():
         agents = _openstack(lab, "network", "agent", "list")
         by_host = {(a["Host"], a["Binary"]) for a in agents if a["Alive"] in (True, ":-)")}
-        expected = {("net01", b) for b in ("neutron-linuxbridge-agent", "neutron-l3-agent",
-                                           "neutron-dhcp-agent", "neutron-metadata-agent")}
-        expected |= {(h, "neutron-linuxbridge-agent") for h in ("cmp01", "cmp02")}
+        expected = {("net01", b) for b in (binary, "neutron-l3-agent", "neutron-dhcp-agent",
+                                           "neutron-metadata-agent")}
+        expected |= {(h, binary) for h in ("cmp01", "cmp02")}
         assert expected <= by_host and len(by_host) == len(agents), agents
+        l2_types = {a["Agent Type"] for a in agents if a["Binary"] == binary}
+        assert l2_types == {agent_type}, agents
 
     _eventually(all_alive)
 
