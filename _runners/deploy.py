@@ -8,7 +8,8 @@ Plan the deployment of a release to a region; the ``deploy.region`` orchestratio
     salt-run state.orchestrate deploy.region pillar='{"release": "ID", "env": "test", "mode": "major"}'
 
 Modes: ``bootstrap`` (a new region), ``upgrade`` (rolling, same distribution and OpenStack
-series: controllers one at a time, network nodes, computes in batches) and ``major``, the offline
+series: controllers one at a time, network nodes, computes in batches), ``downgrade`` (upgrade's
+plan for an older release of the same series: what ``on_failure: rollback`` runs) and ``major``, the offline
 fast-forward upgrade to the release's distribution (pillar ``openstack:distribution``, e.g.
 Debian 13 trixie / OpenStack 2025.1 from bookworm / Zed; states/openstack/UPGRADE.md):
 pre-checks (``*-status upgrade check``, Nova's online data migrations to completion, a checked
@@ -45,6 +46,12 @@ master's pillar or ``pillar=`` on the command line), merged over
         compute_enable: openstack compute service set --enable {host} nova-compute
         smoke: [openstack token issue -f value -c id, ...]
       backup_path: /var/backups/releasetrain/mysql-{env}-{release}-{date}.sql.gz
+      probe:              # every mode but bootstrap: each API of the catalog asked once a second
+        services: [keystone, glance, placement, nova, neutron]
+        interval: 1
+        timeout: 2
+      max_api_outage: 60  # seconds (or {nova: 30, ...}): a longer outage halts the run; null: not gated
+      on_failure: halt    # or rollback: back to the release served before, applied in mode downgrade
       health:             # stage -> probes after it: on controller|network|compute|batch|first_controller
         compute:          # checks: openstack_health.check kwargs
           - {on: batch, checks: {components: [nova_compute, neutron_compute]}}

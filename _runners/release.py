@@ -75,7 +75,9 @@ def list_():
 @runner
 def show(release: text):
     """
-    Show a release: its resolved manifest, commit subjects and dates, tarball sha256.
+    Show a release: its resolved manifest, commit subjects and dates, tarball sha256, and its
+    ``deploy.region`` runs (``deployments``: mode, outcome, where it halted, each API's outage,
+    the path of the run's HTML report).
 
     CLI Example:
 
@@ -83,7 +85,8 @@ def show(release: text):
 
         salt-run release.show 2026.11.0
     """
-    return _store().show(release)
+    store = _store()
+    return {**store.show(release), "deployments": store.deployments(release=release)}
 
 
 @runner
@@ -173,7 +176,8 @@ def rollback(env: text, by: text = None):
 def status(limit: positive_int = 20):
     """
     For each environment: the current release, when and by whom it was put
-    there, and whether it is verified; plus the latest history records.
+    there, whether it is verified, and its last ``deploy.region`` run (``last_deploy``: outcome,
+    where it halted, API outages, report); plus the latest history records.
 
     CLI Example:
 

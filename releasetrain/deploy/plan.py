@@ -173,10 +173,18 @@ class _Planner:
             )
         return checks
 
-    def compute_batches(self, maintenance, disable=True):
+    def retire(self, group):
+        """Mode major: the Neutron agents of the types the new release retired (``major:retire_agents``,
+        linuxbridge: Epoxy runs Open vSwitch) deleted for ``group``'s hosts once their new agents run,
+        before the gate asks that every agent of the host be alive."""
+        return self.joined([self.on_controller("retire_agents", host=host, agent_type=kind, what="retire old agents")
+                            for host in group for kind in self.conf["major"].get("retire_agents") or []])
+
+    def compute_batches(self, maintenance, disable=True, commands=None):
         """Computes in batches; with ``maintenance`` each is enabled in Nova after, and (with
-        ``disable``) disabled before."""
-        canary = canary_size(self.conf.get("canary", 0))
+        ``disable``) disabled before; ``commands(group)`` runs after each batch's states."""
+        # a canary guards running workloads: a bootstrap has none, and its computes install in parallel
+        canary = canary_size(self.conf.get("canary", 0)) if maintenance else 0
         groups = batches(self.members["compute"], self.conf["batch"], canary)
         labels = (["canary"] if canary else []) + [f"batch{n}of{len(groups) - bool(canary)}"
                                                    for n in range(1, len(groups) + 1 - bool(canary))]
@@ -193,6 +201,7 @@ class _Planner:
                 group,
                 self.conf["stages"]["compute"],
                 label=label,
+                commands=commands(group) if commands else (),
                 **hooks,
             )
 
@@ -252,6 +261,32 @@ class _Planner:
             self.add("neutron_network", group, stages["neutron_network"], label=f"batch{number}of{len(network_groups)}")
         self.compute_batches(maintenance=True)
         self.finish()
+
+    def run(self, mode, date, runs_dir, previous, pillar_deploy):
+        """What ``deploy.begin`` opens: the run's id, where its record goes, the API probe (every
+        mode but bootstrap, which has no catalog yet), the outage limit, ``on_failure``, and the
+        nodes and packages whose versions the record notes before and after."""
+        probe = self.conf.get("probe")
+        catalog = self.command("catalog")
+        run = {
+            "id": f"{self.env}-{self.release}-{date}",
+            "release": self.release,
+            "env": self.env,
+            "mode": mode,
+            "previous": previous,
+            "directory": runs_dir,
+            "probe": None,
+            "max_api_outage": self.conf.get("max_api_outage"),
+            "on_failure": self.conf["on_failure"],
+            "nodes": self.everyone(),
+            "packages": sorted({name for names in formula_packages().values() for name in names}),
+            "settings": pillar_deploy or {},
+        }
+        if probe and catalog and mode != "bootstrap":
+            run["probe"] = {"node": self.first_controller, "command": catalog[0], "openrc": self.conf.get("openrc") or "",
+                            "services": list(probe["services"]), "interval": probe["interval"],
+                            "timeout": probe["timeout"]}
+        return run
 
     def controller_sls(self):
         return [sls for stage in CONTROLLER_STAGES for sls in self.conf["stages"][stage]]
@@ -314,12 +349,12 @@ class _Planner:
             network_groups = batches(self.members["network"], self.conf["network_batch"])
             for number, group in enumerate(network_groups, start=1):
                 self.add("neutron_network", group, stages["neutron_network"],
-                         label=f"batch{number}of{len(network_groups)}")
+                         label=f"batch{number}of{len(network_groups)}", commands=self.retire(group))
         if self.members["compute"]:
             disable = self.joined([self.on_controller("compute_disable", host=host) for host in self.members["compute"]])
             self.add("distribution", self.members["compute"], major["distribution"]["compute"], pillar=target,
                      before=disable, label="compute", gate=[], refresh_grains=True)
-            self.compute_batches(maintenance=True, disable=False)
+            self.compute_batches(maintenance=True, disable=False, commands=self.retire)
 
         def workaround_off():
             # nova_control again on every controller, without the workaround: nova.conf loses it, Nova restarts
@@ -412,7 +447,9 @@ def guard(mode, facts, packages):
     if problems:
         raise ReleaseTrainError(
             f"the release's version pins change the OpenStack major version of installed packages "
-            f"({'; '.join(problems)}); mode {mode} does not, use mode=major"
+            f"({'; '.join(problems)}); "
+            + ("a downgrade cannot go back across a major (its database schemas changed): restore the backup"
+               if mode == "downgrade" else f"mode {mode} does not, use mode=major")
         )
     return target
 
@@ -440,7 +477,8 @@ def plan_release(config, release, env, mode, pillar_deploy, date, ping, inspect=
         minions = sorted({minion for nodes in members.values() for minion in nodes})
         packages = formula_packages()
         distribution = guard(mode, inspect(minions, packages), packages)
-    return build_plan(conf, members, release, env, mode, date=date, distribution=distribution)
+    return build_plan(conf, members, release, env, mode, date=date, distribution=distribution,
+                      runs_dir=store.runs_dir, previous=store.previous(env), pillar_deploy=pillar_deploy)
 
 
 def role_members(targets, ping, timeout):
@@ -459,11 +497,14 @@ def role_members(targets, ping, timeout):
     return members
 
 
-def build_plan(conf, members, release, env, mode, date=None, distribution=None):
-    """The ordered steps deploying ``release`` from saltenv ``env`` in ``mode``.
+def build_plan(conf, members, release, env, mode, date=None, distribution=None, runs_dir=None, previous=None,
+               pillar_deploy=None):
+    """The ordered steps deploying ``release`` from saltenv ``env`` in ``mode``, and the ``run``
+    the orchestration records them in (:func:`_Planner.run`).
 
     ``members`` maps each role to the minion ids that hold it; ``distribution`` is the codename
-    mode major moves the nodes to.
+    mode major moves the nodes to; ``runs_dir`` keeps the run's record and report; ``previous`` is
+    the release ``env`` served before (what ``on_failure: rollback`` goes back to).
     """
     if not release or not env:
         raise ReleaseTrainError("deploy.region needs pillar release=ID and env=ENV")
@@ -471,17 +512,17 @@ def build_plan(conf, members, release, env, mode, date=None, distribution=None):
         if stage not in conf["stages"]:
             raise ReleaseTrainError(f"deploy:stages has no SLS list for stage {stage!r}")
     planner = _Planner(conf, members, release, env)
+    date = date or datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     if mode == "bootstrap":
         planner.bootstrap()
-    elif mode in ("upgrade", "major"):
-        date = date or datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-        if mode == "upgrade":
-            planner.upgrade(date)
-        else:
-            planner.major(date, distribution)
+    elif mode in ("upgrade", "downgrade"):
+        planner.upgrade(date)
+    elif mode == "major":
+        planner.major(date, distribution)
     else:
         raise ReleaseTrainError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
-    result = {"release": release, "env": env, "mode": mode, "members": planner.members, "steps": planner.steps}
+    result = {"release": release, "env": env, "mode": mode, "members": planner.members, "steps": planner.steps,
+              "run": planner.run(mode, date, runs_dir, previous, pillar_deploy)}
     if mode == "major":
         result["distribution"] = distribution
     return result

@@ -52,7 +52,8 @@ def _returns(call_result, nodes):
     return out
 
 
-def _shell(step, text):
+def with_openrc(step, text):
+    """``text`` with the step's ``openrc`` sourced first when it runs the OpenStack CLI."""
     openrc = step.get("openrc")
     if openrc and "openstack " in text:
         return f"if [ -r {shlex.quote(openrc)} ]; then . {shlex.quote(openrc)}; fi; {text}"
@@ -69,7 +70,7 @@ def run_commands(step, entries, call, test):
         if test:
             done.append({"node": node, "cmd": text, "would": "run"})
             continue
-        result = _returns(call([node], "cmd.run_all", [_shell(step, text)], {"python_shell": True}), [node])[node]
+        result = _returns(call([node], "cmd.run_all", [with_openrc(step, text)], {"python_shell": True}), [node])[node]
         if result is None:
             raise StepFailed(step["stage"], node, f"{what}no answer running {text!r}")
         ret, _ = result
@@ -214,4 +215,4 @@ def run_step(step, call, test=False):
     if ran:
         detail["commands"] = ran
     return {"changes": detail if (changes or (ran and not test)) else {}, "comment": comment,
-            "would_change": bool(changes)}
+            "would_change": bool(changes), "gate": gate}

@@ -1,15 +1,20 @@
 """What ``deploy.region`` applies, where and how: ``DEFAULTS`` and the ``deploy`` pillar merged over it."""
 
 import copy
+import numbers
 import os
 
 import yaml
 
+from releasetrain.deploy.probe import check_limit
 from releasetrain.errors import ReleaseTrainError
 from releasetrain.loader import tree_path
 
 ROLES = ("controller", "network", "compute")
-MODES = ("bootstrap", "upgrade", "major")
+#: downgrade: upgrade's rolling plan applied with an older release of the same series (the pins
+#: go back; apt downgrades); what ``on_failure: rollback`` runs, or an operator after release.rollback
+MODES = ("bootstrap", "upgrade", "major", "downgrade")
+ON_FAILURE = ("halt", "rollback")
 CONTROLLER_STAGES = ("infra", "keystone", "glance_placement", "nova_control", "neutron_server")
 STAGES = (*CONTROLLER_STAGES, "neutron_network", "compute", "cell_discovery")
 #: The formula shipped with this package says which SLS each stage applies.
@@ -51,8 +56,9 @@ DEFAULTS = {
     # (cell_discovery runs on the first controller)
     "stages": formula_stages(),
     "batch": "25%",  # compute batch size: a count ("5") or a share ("25%")
-    # computes that go first, alone, in a batch of their own: when the canary fails its gate, the
-    # run halts before any other compute is touched (0: no canary batch)
+    # computes that go first, alone, in a batch of their own in an upgrade (a bootstrap has no
+    # workload to guard): when the canary fails its gate, the run halts before any other compute
+    # is touched (0: no canary batch)
     "canary": 1,
     "network_batch": 1,  # network nodes upgraded this many at a time
     "timeout": 120,  # seconds a step waits for a silent minion
@@ -83,12 +89,26 @@ DEFAULTS = {
         "compute_disable": "openstack compute service set --disable "
         "--disable-reason 'releasetrain {release}' {host} nova-compute",
         "compute_enable": "openstack compute service set --enable {host} nova-compute",
+        # mode major: a host's agents of a retired type ({agent_type}) deleted once it runs the new ones
+        "retire_agents": "openstack network agent list --host {host} --agent-type {agent_type} -f value -c ID "
+        "| xargs -r -n1 openstack network agent delete",
+        # the API probe's endpoints: the region's catalog, read on the first controller
+        "catalog": "openstack endpoint list --interface public -f json",
         "smoke": [
             "openstack token issue -f value -c id",
             "openstack compute service list",
             "openstack network agent list",
         ],
     },
+    # Every run but a bootstrap asks each API of the region's catalog once a second from the master
+    # and records its outage windows (releasetrain/deploy/probe.py); null: no probe
+    "probe": {"services": ["keystone", "glance", "placement", "nova", "neutron"], "interval": 1, "timeout": 2},
+    # seconds an API may be down (a number for all, or service -> seconds): a longer outage halts
+    # the run after the step it happened in; null: measured, not gated
+    "max_api_outage": None,
+    # when a step halts an upgrade: "halt" (stop there) or "rollback" (the environment goes back to
+    # the release it served before, applied again in mode downgrade; never after mode major)
+    "on_failure": "halt",
     "backup_path": "/var/backups/releasetrain/mysql-{env}-{release}-{date}.sql.gz",
     # Mode major, the offline upgrade to the next distribution (states/openstack/UPGRADE.md):
     "major": {
@@ -109,6 +129,9 @@ DEFAULTS = {
             }
         },
         "online_migration_rounds": 20,
+        # Neutron agent types the new release no longer runs (Epoxy dropped linuxbridge: Debian 13's
+        # map runs Open vSwitch): deleted per host after its new agents are up (commands:retire_agents)
+        "retire_agents": ["linux-bridge"],  # openstack network agent list --agent-type
     },
     # stage -> health probes run after it: "on" is a role, or "batch" for the
     # nodes the step just touched; "checks" are openstack_health.check kwargs.
@@ -174,9 +197,35 @@ def merge(base, override):
 
 
 def resolve(pillar_deploy=None):
-    """``DEFAULTS`` with the ``deploy`` pillar merged over it."""
+    """``DEFAULTS`` with the ``deploy`` pillar merged over it; a bad run setting raises one line naming its key."""
     merged = merge(DEFAULTS, pillar_deploy or {})
     for stage, sls in merged["stages"].items():
         if isinstance(sls, str):
             merged["stages"][stage] = [sls]
+    check_run_settings(merged)
     return merged
+
+
+def _seconds(value, key, positive=False):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or value != value or value < 0 \
+            or (positive and value == 0):
+        raise ReleaseTrainError(f"deploy:{key} must be a number of seconds{'' if positive else ', 0 or more'}, "
+                                f"not {value!r}")
+    return value
+
+
+def check_run_settings(conf):
+    """``on_failure``, ``max_api_outage`` and ``probe`` checked before any node is touched."""
+    if conf.get("on_failure") not in ON_FAILURE:
+        raise ReleaseTrainError(f"deploy:on_failure must be one of {', '.join(ON_FAILURE)}, not {conf.get('on_failure')!r}")
+    check_limit(conf.get("max_api_outage"), key="deploy:max_api_outage")
+    probe = conf.get("probe")
+    if probe in (None, False):
+        return
+    if not isinstance(probe, dict):
+        raise ReleaseTrainError(f"deploy:probe must be a mapping (services, interval, timeout) or null, not {probe!r}")
+    _seconds(probe.get("interval"), "probe:interval", positive=True)
+    _seconds(probe.get("timeout"), "probe:timeout", positive=True)
+    services = probe.get("services")
+    if not isinstance(services, list) or not all(isinstance(name, str) and name for name in services):
+        raise ReleaseTrainError(f"deploy:probe:services must be a list of service names, not {services!r}")

@@ -427,6 +427,27 @@ class Store:
         records = [record for record in journal.read(self.history_path) if env is None or record.get("env") == env]
         return records[-limit:] if limit else records
 
+    @property
+    def runs_dir(self):
+        """Where ``deploy.region`` keeps each run's record (JSON) and report (HTML)."""
+        return os.path.join(self.root, "runs")
+
+    def record_deploy(self, summary):
+        """A ``deploy.region`` run's summary (action ``deploy``) into the history; it switches nothing."""
+        with self.lock():
+            return self._append_history({**summary, "action": "deploy"})
+
+    def deployments(self, release=None, env=None, limit=None):
+        """The ``deploy.region`` runs recorded, oldest first, of ``release`` and/or in ``env``."""
+        runs = [record for record in self.history(env) if record.get("action") == "deploy"
+                and (release is None or record.get("release") == release)]
+        return runs[-limit:] if limit else runs
+
+    def previous(self, env):
+        """The release ``env`` served before its current one (what a rollback goes back to), or None."""
+        stack = self._stack(env)
+        return stack[-2] if len(stack) > 1 else None
+
     def _stack(self, env):
         """The different releases an environment went through, oldest first; rollback pops the top."""
         stack = []
@@ -525,6 +546,7 @@ class Store:
                 "by": last.get("by") if last else None,
                 "action": last.get("action") if last else None,
                 "verified": bool(current) and self.is_verified(current, env),
+                "last_deploy": next(iter(self.deployments(env=env, limit=1)), None),
                 "tree": self.config.env_tree(env),
             }
         return {"environments": environments, "history": self.history(limit=limit)}

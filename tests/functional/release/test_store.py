@@ -397,3 +397,56 @@ def test_volatile_environments_take_candidates_but_are_outside_the_chain(config,
     assert set(store.status()["environments"]) == {"test", "staging", "production", "volatile"}
     with pytest.raises(ReleaseTrainError, match="name an environment twice"):
         rt_config.load({"releasetrain": {"environments": ["test"], "volatile_environments": ["test"]}})
+
+
+def _halted_run(tmp_path, mode="upgrade", release="r2"):
+    from releasetrain.deploy import record as deploy_record
+
+    conf = {"id": f"test-{release}-X", "release": release, "env": "test", "mode": mode, "directory": str(tmp_path / "runs"),
+            "on_failure": "rollback", "nodes": [], "packages": [], "settings": {"on_failure": "rollback", "batch": 1}}
+    run = deploy_record.Run(conf)
+    run.close("halted", {"stage": "compute", "node": "cmp02", "reason": "boom"})
+    return run
+
+
+def test_an_automatic_rollback_without_an_earlier_release_halts_and_changes_nothing(two_releases, tmp_path):
+    from releasetrain.deploy import rollback as deploy_rollback
+
+    store = two_releases
+    store.publish("r2", "test", by="a")
+    before = store.history()
+    planned = []
+    result = deploy_rollback.rollback(_halted_run(tmp_path), store, lambda *a: planned.append(a), None, by="t")
+    assert result["outcome"] == "refused" and "'test' has no earlier release to roll back to" in result["reason"]
+    assert planned == [] and store.current("test") == "r2" and store.history() == before
+    major = deploy_rollback.rollback(_halted_run(tmp_path, mode="major"), store, None, None, by="t")
+    assert major["outcome"] == "refused" and "left halted for a person" in major["reason"]
+    assert store.current("test") == "r2" and store.history() == before
+
+
+def test_an_automatic_rollback_switches_back_and_applies_the_release_before_in_mode_downgrade(two_releases, tmp_path):
+    from releasetrain.deploy import rollback as deploy_rollback
+
+    store = two_releases
+    store.publish("r1", "test", by="a")
+    store.publish("r2", "test", by="a")
+    planned, ran = [], []
+
+    def plan_for(release, env, mode, settings):
+        planned.append((release, env, mode, settings))
+        step = {"id": "01-smoke", "stage": "smoke", "targets": [], "sls": [], "saltenv": env, "pillar": {},
+                "before": [], "after": [], "gate": [], "commands": [{"node": "ctl01", "cmd": "true"}]}
+        return {"steps": [step], "run": {"id": f"{env}-{release}-Y", "release": release, "env": env, "mode": mode,
+                                        "directory": str(tmp_path / "runs"), "nodes": [], "packages": []}}
+
+    def call(targets, fun, args, kwargs):
+        ran.append((targets, fun, args))
+        return {targets[0]: {"ret": {"retcode": 0, "stdout": "ok"}, "retcode": 0}}
+
+    result = deploy_rollback.rollback(_halted_run(tmp_path), store, plan_for, call, by="t")
+    assert (result["outcome"], result["to"], result["run"]) == ("deployed", "r1", "test-r1-Y")
+    assert planned == [("r1", "test", "downgrade", {"on_failure": "halt", "batch": 1})]  # a failed rollback halts
+    assert ran == [(["ctl01"], "cmd.run_all", ["true"])]
+    assert store.current("test") == "r1"
+    (record,) = store.deployments(release="r1")
+    assert (record["mode"], record["outcome"], record["rollback_of"]["release"]) == ("downgrade", "deployed", "r2")

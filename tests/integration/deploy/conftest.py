@@ -186,7 +186,15 @@ def deploy_settings(region_paths, health_endpoint):
             "compute_disable": line.format(who="{host}", what="nova-disable", release="{release}"),
             "compute_enable": line.format(who="{host}", what="nova-enable", release="{release}"),
             "smoke": [line.format(who="region", what="smoke", release="{release}")],
+            # the API probe's catalog: three services on the health endpoint (GET /api-<service>);
+            # commands are templates ({host}, {release}...): the JSON's braces are doubled
+            "catalog": "echo '" + json.dumps([
+                {"Service Name": service, "Interface": "public", "Enabled": True,
+                 "URL": f"http://127.0.0.1:{port}/api-{service}"}
+                for service in ("keystone", "nova", "neutron")
+            ]).replace("{", "{{").replace("}", "}}") + "'",
         },
+        "probe": {"services": ["keystone", "glance", "placement", "nova", "neutron"], "interval": 0.2, "timeout": 1},
         "backup_path": str(region_paths["backup"] / "mysql-{env}-{release}-{date}.sql.gz"),
         "health": {
             **no_probes,

@@ -14,6 +14,7 @@ deployed and verified in test.
 """
 
 import json
+import pathlib
 import shutil
 import subprocess
 import time
@@ -130,9 +131,9 @@ def release(lab_region, kit, deploy_lab_dirs):
     return _release
 
 
-def _deploy(lab_region, name):
+def _deploy(lab_region, name, **settings):
     started = time.monotonic()
-    pillar = json.dumps({"release": name, "env": "test"})
+    pillar = json.dumps({"release": name, "env": "test", "deploy": settings})
     ret = lab_region.salt_run_cli.run("state.orchestrate", "deploy.region", f"pillar={pillar}", _timeout=3600)
     total = time.monotonic() - started
     print(f"\ndeploy.region {name}: {total:.0f} s")
@@ -232,20 +233,54 @@ def test_bootstrap_release_1_on_the_point_release(lab_region, release):
     assert {h["Hypervisor Hostname"].split(".")[0] for h in hypervisors} == {"cmp01", "cmp02"}, hypervisors
 
 
-def test_upgrade_failing_on_cmp02_halts_naming_it(lab_region, release):
+def _run_record(summary):
+    """The run's JSON record beside its HTML report; both paths printed for the bench results."""
+    report = pathlib.Path(summary["report"])
+    print(f"\nrun {summary['run']}: {summary['outcome']} in {summary['seconds']} s; report {report}")
+    assert report.is_file() and "<svg" in report.read_text()
+    return json.loads(report.with_suffix(".json").read_text())
+
+
+def test_upgrade_failing_on_cmp02_halts_naming_it_and_rolls_back_to_r1(lab_region, release):
     broken = {"cmp02": {"openstack": {"nova_compute": {"version": "2:26.2.2-1~deb12u99"}}}}
     release("r2", _pin(1, debug=False), node_pillar=broken)
-    ret = _deploy(lab_region, "r2")
+    ret = _deploy(lab_region, "r2", on_failure="rollback")
     assert ret.returncode != 0
     assert "HALTED: stage compute failed on cmp02" in ret.stdout, ret.stdout[-6000:]
-    # everything before cmp02 was upgraded and is healthy; cmp02 was not
-    _expect_versions(lab_region, ("ctl01", "net01", "cmp01"), 1)
-    assert _versions(lab_region, "cmp02")["nova"] == VERSIONS["nova"][0]
+    assert "rolled back to r1" in ret.stdout, ret.stdout[-6000:]
+    # the canary (cmp01) took r2, cmp02 failed; the rollback put r1's versions back on every node
+    _expect_versions(lab_region, INSTALLED, 0)
     for node in ("ctl01", "cmp01"):
-        assert "debug = False" in lab_region.run_in(node, "cat", "/etc/nova/nova.conf").stdout, node
+        assert "debug = False" not in lab_region.run_in(node, "cat", "/etc/nova/nova.conf").stdout, node
+    assert _openstack(lab_region, "openstack token issue -f value -c id")
     services = json.loads(_openstack(lab_region, "openstack compute service list --service nova-compute -f json"))
-    assert {s["Host"]: s["State"] for s in services}.get("cmp01") == "up", services
-    assert _status(lab_region) | {"release": "r2", "verified": False} == _status(lab_region)  # published, not verified
+    assert {(s["Host"], s["State"], s["Status"]) for s in services} == {
+        ("cmp01", "up", "enabled"), ("cmp02", "up", "enabled")}, services
+    status = _status(lab_region)
+    assert (status["release"], status["verified"]) == ("r1", True)  # r1 served
+    failed = status["last_deploy"]  # r2 failed, with its reason, and was rolled back
+    assert (failed["release"], failed["outcome"], failed["halted"]["node"]) == ("r2", "rolled back", "cmp02"), failed
+    assert failed["rollback"]["outcome"] == "deployed" and failed["rollback"]["to"] == "r1"
+    record = _run_record(failed)
+    results = {step["id"]: step["result"] for step in record["steps"]}
+    assert results == {"01-precheck": True, "02-controller-ctl01": True, "03-neutron_network-batch1of1": True,
+                       "04-compute-canary": True, "05-compute-batch1of1": False}, results
+    assert set(record["outages"]) == {"keystone", "glance", "placement", "nova", "neutron"}, record["outages"]
+    assert all(entry["asked"] > 60 for entry in record["outages"].values()), record["outages"]
+    assert record["versions"]["cmp01"]["after"]["nova-compute"] == VERSIONS["nova"][1]
+    back = lab_region.salt_run_cli.run("release.show", "r1").data["deployments"][-1]
+    assert (back["mode"], back["outcome"], back["rollback_of"]["release"]) == ("downgrade", "deployed", "r2"), back
+    downgrade = _run_record(back)
+    for node, seen in downgrade["versions"].items():
+        for package, version in seen["after"].items():
+            if package in ("nova-compute", "nova-api", "keystone", "glance-api", "neutron-l3-agent"):
+                assert version == VERSIONS[{"nova-compute": "nova", "nova-api": "nova", "glance-api": "glance",
+                                            "neutron-l3-agent": "neutron"}.get(package, package)][0], (node, package)
+    print("\nAPI outages, r2's halted upgrade and its rollback:")
+    for name, data in (("r2 upgrade", record), ("r1 downgrade", downgrade)):
+        for service, entry in sorted(data["outages"].items()):
+            print(f"  {name:14} {service:10} down {entry['down_seconds']:6.1f} s in {len(entry['windows'])} windows, "
+                  f"longest {entry['longest']:.1f} s")
 
 
 def test_fixed_release_upgrades_keeps_old_tokens_and_promotes(lab_region, release):

@@ -8,6 +8,7 @@ final dry run with nothing left to change.
 
 import json
 import pathlib
+import threading
 import time
 
 import pytest
@@ -95,7 +96,7 @@ def test_bootstrap_runs_stages_in_order_and_records_verified(region, deploy_sett
         assert sorted(r[0] for r in rows if r[1] == stage) == ["ctl01", "ctl02"]
     assert [r[0] for r in rows if r[1] == "neutron_network"] == ["net01"]
     compute = [r for r in rows if r[1] == "compute"]
-    first, second = {"cmp01", "cmp02"}, {"cmp03"}
+    first, second = {"cmp01", "cmp02"}, {"cmp03"}  # batches of 50% (a bootstrap has no canary)
     assert {r[0] for r in compute} == first | second
     assert max(r[4] for r in compute if r[0] in first) < min(r[4] for r in compute if r[0] in second)
     assert not [r for r in rows if r[1].startswith("nova-")], "bootstrap must not disable computes"
@@ -213,3 +214,131 @@ def test_the_reactor_starts_deploy_region_as_the_gerrit_pipeline_does(region, pu
     assert status(region)["verified"], "\n".join(line for line in log if "deploy.region" in line or "ERROR" in line)[-3000:]
     touched = {row[0] for row in trace_lines(region_paths)[before:] if row[2] == "r3"}
     assert touched == set(NODES) | {"region"}, touched
+
+
+def _sick_while(health_endpoint, name, trace, after, seconds):
+    """A thread that makes ``GET /<name>`` answer 503 for ``seconds`` once ``after`` (node, stage)
+    shows in the trace log: an API outage in the middle of a run."""
+    def outage():
+        deadline = time.monotonic() + 200
+        while time.monotonic() < deadline:
+            lines = trace.read_text().splitlines() if trace.exists() else []
+            if any(line.split()[:2] == list(after) for line in lines[outage.skip:]):
+                health_endpoint.sick.add(name)
+                time.sleep(seconds)
+                health_endpoint.sick.discard(name)
+                return
+            time.sleep(0.1)
+
+    trace_path = pathlib.Path(trace)
+    outage.skip = len(trace_path.read_text().splitlines()) if trace_path.exists() else 0
+    thread = threading.Thread(target=outage, daemon=True)
+    thread.start()
+    return thread
+
+
+def _record(region_paths, summary):
+    return json.loads(pathlib.Path(summary["report"]).with_suffix(".json").read_text())
+
+
+def test_an_upgrade_records_each_apis_outage_in_its_run_history_and_report(
+    region, publish, deploy_settings, region_paths, health_endpoint
+):
+    publish("r4", "fourth release")
+    outage = _sick_while(health_endpoint, "api-nova", region_paths["trace"] / "trace.log", ("ctl02", "controller"), 3)
+    result = orchestrate(region, deploy_settings, "r4")
+    outage.join(5)
+    assert result.returncode == 0, result.stdout
+    steps = step_states(result)
+    assert "probing keystone http://127.0.0.1:" in steps["deploy-region-begin"]["comment"]
+    summary = status(region)["last_deploy"]
+    assert (summary["release"], summary["mode"], summary["outcome"]) == ("r4", "upgrade", "deployed")
+    assert set(summary["outages"]) == {"keystone", "nova", "neutron"}  # glance and placement are not in the catalog
+    assert summary["outages"]["keystone"]["windows"] == summary["outages"]["neutron"]["windows"] == 0
+    assert summary["outages"]["nova"]["windows"] == 1 and 2.0 <= summary["outages"]["nova"]["longest"] <= 6.0
+    record = _record(region_paths, summary)
+    assert record["outages"]["nova"]["windows"][0]["end"] is not None
+    assert [step["id"] for step in record["steps"]] == [s for s in steps if s[:2].isdigit()]
+    assert all(step["result"] is True and step["seconds"] >= 0 for step in record["steps"])
+    assert record["previous"] == "r3" and record["finished"]
+    page = pathlib.Path(summary["report"]).read_text()
+    assert "api-nova" in page or "nova" in page
+    shown = region["run"].run("release.show", "r4")
+    assert shown.returncode == 0 and [run["run"] for run in shown.data["deployments"]] == [summary["run"]]
+
+
+def test_an_api_down_longer_than_max_api_outage_halts_after_that_step(
+    region, publish, deploy_settings, region_paths, health_endpoint
+):
+    publish("r5", "fifth release")
+    trace = region_paths["trace"] / "trace.log"
+    outage = _sick_while(health_endpoint, "api-keystone", trace, ("ctl01", "controller"), 3)
+    before = len(trace_lines(region_paths))
+    result = orchestrate(region, {**deploy_settings, "max_api_outage": {"keystone": 1, "nova": 60}}, "r5")
+    outage.join(5)
+    assert result.returncode != 0
+    assert "failed on the API probe: the keystone API was down" in result.stdout
+    assert "longer than max_api_outage 1 s" in result.stdout
+    touched = [(r[0], r[1]) for r in trace_lines(region_paths)[before:]]
+    assert ("net01", "neutron_network") not in touched and not [n for n, _ in touched if n.startswith("cmp")]
+    summary = status(region)["last_deploy"]
+    assert (summary["release"], summary["outcome"]) == ("r5", "halted")
+    assert summary["halted"]["node"] == "the API probe" and summary["outages"]["keystone"]["longest"] > 1
+
+
+def test_a_halted_upgrade_with_on_failure_rollback_goes_back_to_the_release_before(
+    region, deploy_settings, region_paths
+):
+    assert status(region)["release"] == "r5"  # r4 served before it, deployed and verified
+    fault = region_paths["trace"] / "fault-cmp02-compute-r5"  # r5 breaks cmp02; r4 does not
+    fault.write_text("")
+    before = len(trace_lines(region_paths))
+    try:
+        result = orchestrate(region, {**deploy_settings, "on_failure": "rollback"}, "r5")
+    finally:
+        fault.unlink()
+    assert result.returncode != 0
+    assert "HALTED: stage compute failed on cmp02" in result.stdout
+    assert "rolled back to r4" in result.stdout
+    new = trace_lines(region_paths)[before:]
+    # r5 reached cmp01 (the canary), failed on cmp02; then r4 went back on every node r5 had touched
+    assert ("cmp01", "compute", "r5") in [(r[0], r[1], r[2]) for r in new]
+    reapplied = [(r[0], r[1]) for r in new if r[2] == "r4"]
+    assert ("ctl01", "controller") in reapplied and ("cmp01", "compute") in reapplied and ("region", "smoke") in reapplied
+    served = status(region)  # r4 served, r5 failed with its reason and rolled back
+    assert served["release"] == "r4" and served["verified"] is True
+    failed = served["last_deploy"]
+    assert (failed["release"], failed["outcome"], failed["halted"]["node"]) == ("r5", "rolled back", "cmp02")
+    assert "injected fault for cmp02" in failed["halted"]["reason"]
+    assert region["run"].run("release.show", "r5").data["deployments"][-1] == failed
+    back = region["run"].run("release.show", "r4").data["deployments"][-1]
+    assert (back["mode"], back["outcome"], back["run"]) == ("downgrade", "deployed", failed["rollback"]["run"])
+    assert back["rollback_of"] == {"release": "r5", "run": failed["run"], "halted": failed["halted"]}
+    assert failed["rollback"]["to"] == "r4" and failed["rollback"]["outcome"] == "deployed"
+
+
+@pytest.mark.parametrize("settings, line", [
+    ({"on_failure": "sometimes"}, "deploy:on_failure must be one of halt, rollback, not 'sometimes'"),
+    ({"max_api_outage": -1}, "deploy:max_api_outage must be a number of seconds, 0 or more, not -1"),
+    ({"max_api_outage": {"nova": "ten"}}, "deploy:max_api_outage:nova must be a number of seconds, 0 or more, not 'ten'"),
+    ({"on_failure": "roll\"back: {x}"}, "deploy:on_failure must be one of halt, rollback, not 'roll\"back: {x}'"),
+])
+def test_bad_run_settings_halt_before_any_node_with_one_line_naming_the_key(
+    region, deploy_settings, region_paths, settings, line
+):
+    before = len(trace_lines(region_paths))
+    result = orchestrate(region, {**deploy_settings, **settings}, "r4")
+    assert result.returncode != 0
+    halted = step_states(result)["deploy-region-plan"]
+    assert halted["result"] is False and halted["name"] == f"HALTED before any node was touched: {line}", halted
+    assert len(trace_lines(region_paths)) == before
+
+
+def test_a_catalog_that_cannot_be_read_stops_the_run_before_it_starts(region, deploy_settings, region_paths):
+    before = len(trace_lines(region_paths))
+    settings = {**deploy_settings, "commands": {**deploy_settings["commands"], "catalog": "echo keystone is down >&2; exit 1"}}
+    result = orchestrate(region, settings, "r4")
+    assert result.returncode != 0
+    assert "HALTED before any node was touched: the API probe cannot read the region's catalog on ctl01" in result.stdout
+    assert "keystone is down" in result.stdout
+    assert len(trace_lines(region_paths)) == before

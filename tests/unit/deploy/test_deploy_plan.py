@@ -72,9 +72,8 @@ def test_bootstrap_order():
         ("nova_control", ["ctl01", "ctl02"]),
         ("neutron_server", ["ctl01", "ctl02"]),
         ("neutron_network", ["net01"]),
-        ("compute", ["cmp01"]),  # the canary, alone
-        ("compute", ["cmp02", "cmp03", "cmp04", "cmp05"]),
-        ("compute", ["cmp06", "cmp07"]),
+        ("compute", ["cmp01", "cmp02", "cmp03", "cmp04"]),  # no canary: no workload to guard yet
+        ("compute", ["cmp05", "cmp06", "cmp07"]),
         ("cell_discovery", ["ctl01"]),
         ("smoke", []),
     ]

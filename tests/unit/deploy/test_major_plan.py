@@ -1,6 +1,7 @@
 """Mode major: the offline upgrade's steps, and the guard against a distribution or OpenStack
 major change outside it."""
 
+import re
 import subprocess
 
 import pytest
@@ -254,7 +255,8 @@ def test_formula_packages_are_the_components_pkgs():
 def published(tmp_path, monkeypatch):
     config = rt_config.load({"releasetrain": {"store": str(tmp_path / "store"), "cache": str(tmp_path / "cache")}})
     monkeypatch.setattr(deploy_plan, "Store", lambda _config: type("S", (), {
-        "current": lambda self, env: "r2", "history": lambda self, env: [{"action": "verify"}]})())
+        "current": lambda self, env: "r2", "history": lambda self, env: [{"action": "verify"}],
+        "previous": lambda self, env: "r1", "runs_dir": str(tmp_path / "store" / "runs")})())
     return config
 
 
@@ -277,3 +279,19 @@ def test_plan_release_asks_the_nodes_and_refuses_before_planning(published):
     result = deploy_plan.plan_release(published, "r2", "test", "major", None, "D", ping, inspect=inspect)
     assert result["mode"] == "major" and result["distribution"] == "trixie"
     assert result["steps"][1]["pillar"]["deploy"]["distribution"] == "trixie"
+
+
+def test_the_agents_a_new_release_retired_are_deleted_per_host_before_its_gate():
+    steps = {step["id"]: step for step in major()["steps"]}
+    network = next(step for step in steps.values() if step["stage"] == "neutron_network")
+    (retire,) = network["commands"]
+    assert retire["node"] == "ctl01" and retire["what"] == "retire old agents"
+    assert retire["cmd"].startswith("openstack network agent list --host net01 --agent-type linux-bridge ")
+    computes = [step for step in steps.values() if step["stage"] == "compute"]
+    assert [sorted(set(re.findall(r"--host (\S+)", step["commands"][0]["cmd"]))) for step in computes] == [
+        step["targets"] for step in computes]
+    assert all(step["gate"] for step in computes)  # the gate runs after the commands (run_step's order)
+    assert not any(step["commands"] for step in major(major={"retire_agents": []})["steps"]
+                   if step["stage"] in ("compute", "neutron_network"))
+    upgrade = deploy_plan.build_plan(settings.resolve({}), REGION, "r2", "test", "upgrade")
+    assert not any("agent delete" in entry["cmd"] for step in upgrade["steps"] for entry in step["commands"])

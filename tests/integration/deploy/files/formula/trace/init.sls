@@ -1,6 +1,6 @@
 {#- Test formula for deploy.region: records "node stage release db_sync=... time" in
     <trace_dir>/trace.log once per node, stage and release; fails while the file
-    <trace_dir>/fault-<node>-<stage> exists, and does not even render while
+    <trace_dir>/fault-<node>-<stage> (or fault-<node>-<stage>-<release>) exists, and does not even render while
     <trace_dir>/broken-<node> exists (like a broken pillar).
     trace_dir comes from the minion's grains. #}
 {%- set deploy = pillar.get('deploy', {}) %}
@@ -14,7 +14,7 @@
 trace-fault-{{ stage }}:
   cmd.run:
     - name: echo "injected fault for {{ node }} in {{ stage }}" >&2; exit 1
-    - onlyif: test -e {{ dir }}/fault-{{ node }}-{{ stage }}
+    - onlyif: test -e {{ dir }}/fault-{{ node }}-{{ stage }} || test -e {{ dir }}/fault-{{ node }}-{{ stage }}-{{ deploy.get('release') }}
 
 trace-done-{{ stage }}:
   file.managed:
