@@ -14,6 +14,7 @@ Results go to ``bench/results/deploy.md``.
 """
 
 import argparse
+import http.server
 import json
 import os
 import platform
@@ -21,6 +22,7 @@ import re
 import statistics
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -46,8 +48,28 @@ def _roles(count):
     return names
 
 
-def _settings(trace_dir):
+class _Up(http.server.BaseHTTPRequestHandler):
+    """Every API of the bench's catalog: answers 200, as a healthy region does."""
+
+    def do_GET(self):  # noqa: N802 (http.server's name)
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def _api_server():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Up)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def _settings(trace_dir, api_port):
     line = 'echo "{who} {what} {release} - $(date +%s.%N)" >> ' + os.path.join(trace_dir, "trace.log")
+    # the upgrade's API probe asks these once a second, and every step writes the run's record and report
+    catalog = json.dumps([{"Service Name": name, "Interface": "public", "URL": f"http://127.0.0.1:{api_port}/{name}"}
+                          for name in ("keystone", "glance", "placement", "nova", "neutron")])
     stages = ("infra", "keystone", "glance_placement", "nova_control", "neutron_server", "neutron_network", "compute",
               "cell_discovery")
     return {
@@ -61,6 +83,7 @@ def _settings(trace_dir):
             "compute_enable": line.format(who="{host}", what="nova-enable", release="{release}"),
             "cell_discovery": line.format(who="region", what="cell_discovery", release="{release}"),
             "smoke": [line.format(who="region", what="smoke", release="{release}")],
+            "catalog": "echo '" + catalog.replace("{", "{{").replace("}", "}}") + "'",
         },
         "backup_path": os.path.join(trace_dir, "backup", "mysql-{env}-{release}-{date}.sql.gz"),
         # a real gate call per batch (no probe list would skip the round trip)
@@ -123,7 +146,8 @@ def test_deploy_overhead(salt_factories, tmp_path):
     manifest.write_text(json.dumps({"repos": [{"name": "trace", "url": str(formula), "sha": _git(formula, "rev-parse", "HEAD"), "path": "."}]}))
     assert run.run("release.package", f"manifest={manifest}", "release=r1").returncode == 0
     assert run.run("release.publish", "r1", "env=test").returncode == 0
-    settings = _settings(str(paths["trace"]))
+    api = _api_server()
+    settings = _settings(str(paths["trace"]), api.server_address[1])
 
     def orchestrate(mode):
         pillar = json.dumps({"release": "r1", "env": "test", "mode": mode, "deploy": settings})
@@ -193,16 +217,17 @@ def _write(roles, start_time, bootstrap_time, ping, plain, upgrades):
         f"Load average at the end: {' / '.join(f'{load:.1f}' for load in os.getloadavg())} "
         "(the host is shared with other work, e.g. a running OpenStack lab, so these numbers are noisy).",
         "",
-        "No-op upgrade (everything converged, batch 25% = 4 computes per batch; each batch runs one disable",
-        "and one enable command on ctl01 for its 4 computes and one health-gate call; the run starts by",
-        "rendering every role's SLS on its nodes):",
+        "No-op upgrade (everything converged; a canary of 1 compute, then batch 25% = 4 computes per batch;",
+        "each batch runs one disable and one enable command on ctl01 for its computes and one health-gate",
+        "call; the run starts by rendering every role's SLS on its nodes, and is recorded: the API probe",
+        "asks 5 endpoints once a second, and the run's JSON record and HTML report are written after every step):",
         "",
         "| measure | median (s) | runs (s) |",
         "|---|---|---|",
         f"| `salt-run state.orchestrate deploy.region` wall time | {med(totals):.2f} | {_list(totals)} |",
         f"| sum of step durations inside the orchestration | {in_steps:.2f} | |",
         f"| salt-run start, plan (ping per role) and render = wall - steps | {med(totals) - in_steps:.2f} | |",
-        f"| compute batch step (4 nodes), per batch | {med(batch_medians):.2f} | {_list(batch_medians)} |",
+        f"| compute batch step (the canary: 1 node, then 4 nodes), per batch | {med(batch_medians):.2f} | {_list(batch_medians)} |",
         f"| of which `state.sls` on the batch (timed inside the step) | {med(batch_states):.2f} | {_list(batch_states)} |",
         f"| **overhead per batch** = step duration - its `state.sls` | **{med(batch_overhead):.2f}** "
         f"| {_list(batch_overhead)}; target < 2 s |",

@@ -204,12 +204,16 @@ class _Page:
             })
         return steps
 
-    def _outages(self):
-        raw = self.run.get("outages")
+    def _entries(self, key, shown):
+        """The record's mapping ``key`` as (name, value) pairs sorted by name; not a mapping: noted missing."""
+        raw = self.run.get(key)
         if raw is not None and not isinstance(raw, dict):
-            self._missing("outages", "no API outages shown")
+            self._missing(key, shown)
+        return sorted(_mapping(raw).items(), key=lambda item: str(item[0]))
+
+    def _outages(self):
         services = []
-        for name, seen in sorted(_mapping(raw).items(), key=lambda item: str(item[0])):
+        for name, seen in self._entries("outages", "no API outages shown"):
             seen = _mapping(seen)
             windows = []
             for window in _sequence(seen.get("windows")):
@@ -352,11 +356,8 @@ class _Page:
         return rows
 
     def version_rows(self):
-        raw = self.run.get("versions")
-        if raw is not None and not isinstance(raw, dict):
-            self._missing("versions", "no package versions shown")
         nodes = []
-        for node, versions in sorted(_mapping(raw).items(), key=lambda item: str(item[0])):
+        for node, versions in self._entries("versions", "no package versions shown"):
             versions = _mapping(versions)
             before, after = _mapping(versions.get("before")), _mapping(versions.get("after"))
             packages = []
