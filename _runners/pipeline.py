@@ -135,7 +135,9 @@ def on_event(event):
 def status(limit: positive_int = 20):
     """
     Recent pipeline runs (event, change, release, environments, result, step
-    durations), merges queued for the train and releases awaiting approval.
+    durations, each deploy step's ``report``: the HTML report of its ``deploy.region`` run),
+    merges queued for the train, releases awaiting approval, and each environment's
+    release and last ``deploy.region`` run (``store``).
 
     CLI Example:
 

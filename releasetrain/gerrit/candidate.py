@@ -29,6 +29,7 @@ def run_candidate(pipeline, event):
                               "patchset": event["patchset"], "project": event["project"]}
                     ok, report = pipeline.orchestrate(conf["orchestrate"], saltenv, pillar)
                     step["ok"] = ok
+                    pipeline.note_report(step, built["release"], env)
         finally:
             if conf.get("teardown"):
                 with run.step("teardown", env):

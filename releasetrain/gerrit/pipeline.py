@@ -115,6 +115,13 @@ class Pipeline:
         self.runs_path, self.rejected_path = self.runlog.runs_path, self.runlog.rejected_path
         self.queue_path = self.queue.path
 
+    def note_report(self, step, release, env):
+        """A run step's ``report``: the HTML report of the latest ``deploy.region`` run of ``release``
+        in ``env`` (none when the orchestration recorded no run, e.g. it halted before it began)."""
+        runs = self.store.deployments(release=release, env=env, limit=1)
+        if runs and runs[-1].get("report"):
+            step["report"] = runs[-1]["report"]
+
     def new_run(self, event, kind):
         return Run(self.runlog, self.emit, event, kind)
 

@@ -97,6 +97,7 @@ def deploy(pipeline, run, release, env, promote):
             pillar = {**(conf.get("pillar") or {}), "release": release, "env": env}
             ok, report = pipeline.orchestrate(conf["orchestrate"], conf.get("saltenv") or env, pillar)
             step["ok"] = ok
+            pipeline.note_report(step, release, env)
             if not ok:
                 raise ReleaseTrainError(f"deploying {release} to {env} failed: {report[:300]}")
         with run.step("verify", env):

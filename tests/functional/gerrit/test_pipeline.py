@@ -11,6 +11,7 @@ from releasetrain import config as rt_config
 from releasetrain.gerrit import events as gerrit
 from releasetrain.gerrit import pipeline as pipeline_mod
 from releasetrain.gerrit.pipeline import Pipeline
+from releasetrain.release.store import Store
 from tests.support.gerrit import GerritStandIn
 from tests.support.gitrepos import commit, formula_entry, make_deploy_kit
 
@@ -27,6 +28,9 @@ def world(formula_repos, rt_paths):
 
     def orchestrate(sls, saltenv, pillar):
         calls.append((sls, saltenv, dict(pillar)))
+        if outcome.get("recorded"):  # as deploy.region does: the run's summary in the store's history
+            Store(config).record_deploy({"release": pillar["release"], "env": pillar["env"], "outcome": "halted",
+                                         "run": "r", "report": f"/runs/{pillar['env']}-{pillar['release']}.html"})
         return outcome["ok"], "orchestration says " + ("ok" if outcome["ok"] else "no")
 
     config = rt_config.load({"releasetrain": {
@@ -94,6 +98,17 @@ def test_a_failed_test_deploy_stops_the_train(world):
     assert run["result"] == "failure" and run["envs"] == ["test"] and "deploying" in run["error"]
     assert [call[2]["env"] for call in world["calls"]] == ["test"]
     assert world["pipeline"].store.current("staging") is None
+
+
+def test_each_deploy_step_links_the_report_of_its_deploy_region_run(world):
+    sha = commit(world["formula"], {"openstack/nova.sls": "# merged\n"}, "merged", timestamp=1_700_000_300)
+    world["outcome"].update(ok=False, recorded=True)
+    run = world["pipeline"].on_event(signed(world, "change-merged.json", newRev=sha))["ran"][0]
+    (deploy,) = [step for step in run["steps"] if step["step"] == "deploy"]
+    assert deploy["report"] == f"/runs/test-{run['release']}.html"
+    listed = world["pipeline"].status()
+    assert listed["runs"][-1]["steps"] == run["steps"]
+    assert listed["store"]["test"]["last_deploy"]["report"] == deploy["report"]
 
 
 def test_an_older_merge_arriving_late_is_superseded(world):
