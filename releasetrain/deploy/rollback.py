@@ -25,13 +25,12 @@ def refusal(mode):
     return None
 
 
-def rollback(halted, store, plan_for, call, by, on_step=None):
+def rollback(halted, store, plan_for, call, by):
     """Roll the environment of the ``halted`` run (a closed :class:`~releasetrain.deploy.record.Run`)
     back and apply the release it served before.
 
     ``plan_for(release, env, mode, settings)`` returns a ``deploy.plan`` (or raises
-    ReleaseTrainError); ``call`` runs a function on minions (:func:`releasetrain.deploy.run.run_step`'s);
-    ``on_step(step, outcome_or_error)`` is told about each step.  Returns what the halted run's
+    ReleaseTrainError); ``call`` runs a function on minions (:func:`releasetrain.deploy.run.run_step`'s).  Returns what the halted run's
     record keeps as ``rollback``: {to, run, outcome (deployed | failed | refused), reason, seconds}.
     """
     started = time.monotonic()
@@ -59,12 +58,8 @@ def rollback(halted, store, plan_for, call, by, on_step=None):
                 outcome = deploy_run.run_step(step, call)
             except deploy_run.StepFailed as err:
                 back.add_step(step, wall, time.monotonic() - begun, False, f"HALTED: {err}")
-                if on_step:
-                    on_step(step, err)
                 raise
             back.add_step(step, wall, time.monotonic() - begun, True, outcome["comment"], outcome.get("gate"))
-            if on_step:
-                on_step(step, outcome)
     except (ReleaseTrainError, deploy_run.StepFailed) as err:
         result["reason"] = f"the rollback to {to} halted: {err}"
         if back is not None:
