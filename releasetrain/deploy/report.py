@@ -35,6 +35,7 @@ ROW = 26
 BAR = 18
 GAP = 14  # between the node rows and the service rows
 MIN_BAR = 2
+SUMMARY_CHARS = 300  # the longest halt reason shown in full above the fold
 TICK_STEPS = (5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400)
 MAX_TICKS = 12
 
@@ -128,6 +129,12 @@ def _mapping(value):
 
 def _sequence(value):
     return value if isinstance(value, (list, tuple)) else []
+
+
+def _summary(reason, limit=SUMMARY_CHARS):
+    """The first line of a halt's reason, cut to LIMIT characters: what fits above the fold."""
+    first = next((line.strip() for line in reason.splitlines() if line.strip()), reason.strip())
+    return first if len(first) <= limit else first[:limit - 1].rstrip() + "\u2026"
 
 
 def _when(moment, raw):
@@ -398,6 +405,7 @@ class _Page:
             halted = {"reason": halted}
         if halted:
             halted = {key: _text(halted.get(key), "?") for key in ("stage", "node", "reason")}
+            halted["summary"] = _summary(halted["reason"])
         for field in ("release", "env", "mode", "outcome"):
             if run.get(field) is None:
                 self.notes.append(f"no {field} in the record")

@@ -172,6 +172,21 @@ def test_a_halted_run_is_red_names_where_and_shows_the_rollback():
     assert "failed" in check.classes and "inactive (dead)" in check.text()
     rollback = page.find(id="rollback")
     assert "test-r1-20261203T031500Z" in rollback.text() and "r1" in rollback.text() and "5 min 00 s" in rollback.text()
+    assert page.find_all(id="halted-reason") == []  # a one-line reason is shown whole
+
+
+def test_a_long_halt_reason_shows_its_first_line_and_keeps_the_rest_folded():
+    """Salt's comment for a failed pkg state runs to dozens of lines: the header shows the first
+    line, cut, and the whole text sits in a <details> below it."""
+    first = "openstack-nova-compute-package-pkg-installed: Attempt 1: " + "E: Version not found; " * 30
+    reason = f"{first}\n\nerrors:\n    - Running scope as unit: run-r0.scope\n      E: Version '2:26.2.2-1' not found"
+    run = full_run(outcome="halted", halted={"stage": "compute", "node": "cmp02", "reason": reason})
+    page = parse(run)
+    shown = page.find(id="halted").text()
+    assert shown.startswith("halted at stage compute on cmp02: openstack-nova-compute-package-pkg-installed: Attempt 1")
+    assert shown.endswith("\u2026") and "errors:" not in shown
+    assert len(shown) <= len("halted at stage compute on cmp02: ") + report.SUMMARY_CHARS
+    assert page.find(id="halted-reason").find("pre").text() == reason
 
 
 @pytest.mark.parametrize("run", [
@@ -251,7 +266,8 @@ def test_hostile_values_are_text_not_markup():
     title = page.find("head").find("title").text()
     assert title == f"<b>deployed</b>: release {HOSTILE} on a&b (test-r2-20261203T030500Z)"
     assert page.find("h1").text() == f"Release {HOSTILE} on a&b"
-    assert page.find(id="halted").text() == f"halted at stage s&t on {NODE}: {COMMENT}"
+    assert page.find(id="halted").text() == f"halted at stage s&t on {NODE}: {COMMENT.splitlines()[0]}"
+    assert page.find(id="halted-reason").find("pre").text() == COMMENT
     bar = page.find("g", data_node=NODE)
     assert bar.attrs["data-stage"] == HOSTILE and bar.attrs["data-step"] == '99-x"y' and "failed" in bar.classes
     assert page.find("tr", data_step='99-x"y').find("td", "comment").text() == COMMENT
