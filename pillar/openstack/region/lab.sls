@@ -21,6 +21,10 @@ openstack:
       management_address: 10.231.10.32
       overlay_address: 10.231.20.32
       provider_interface: provider
+  # The lab's kernel has no openvswitch module: where Neutron runs on Open
+  # vSwitch (Debian 13), its bridges use the userspace datapath.
+  openvswitch:
+    datapath_type: netdev
   # Lab nodes are containers, where the host's cgroup controllers are read-only:
   # libvirt must not give each QEMU guest cgroups of its own, or no server boots.
   nova_compute:

@@ -197,6 +197,20 @@ def test_debian_13_puts_the_provider_interface_on_br_provider(rendered, componen
     assert {"sls": f"openstack.{component.replace('-', '.', 1)}.config"} in watch
 
 
+@pytest.mark.parametrize("pillar, datapath", [({"drop": ("openstack:openvswitch",)}, "system"),
+                                               ({"extra": {"openvswitch": {"datapath_type": "netdev"}}}, "netdev")])
+def test_one_parameter_sets_the_datapath_of_the_agent_and_of_br_provider(formula_minion, pillar, datapath):
+    """openvswitch:datapath_type: the kernel's datapath unless the pillar says otherwise (the lab's
+    region pillar says netdev); the agent's bridges and br-provider always share it."""
+    minion = formula_minion("debian-13", minion_id="net01", roles=["network"], **pillar)
+    states = minion.show_sls("openstack.neutron.network.config")
+    agent = _ini(_config(states, "openstack-neutron-network-config-file-managed-openvswitch_agent.ini"))
+    assert agent["ovs"]["datapath_type"] == datapath
+    bridge = state_args(states["openstack-neutron-network-config-cmd-run-br-provider"])
+    assert f"set bridge br-provider datapath_type={datapath}\n" in bridge["name"]
+    assert f"= {datapath}" in bridge["unless"]
+
+
 def test_configuration_is_rendered_from_pillar(rendered):
     states = rendered["debian-12"]
     keystone = _config(states, "openstack-keystone-config-file-managed-keystone.conf")

@@ -43,12 +43,15 @@ def test_the_l2_agent_tunnels_vxlan_from_the_overlay_address(host, openstack):
 
 
 def test_ovs_bridges_exist_with_their_datapath(host, openstack):
-    """The bridges of the map's ovs_bridges (br-provider on Debian 13); none with linuxbridge."""
+    """The bridges of the map's ovs_bridges (br-provider on Debian 13), on the datapath of the
+    agent's own bridges (openvswitch_agent.ini, from the pillar); none with linuxbridge."""
     for bridge, spec in (openstack[COMPONENT].get("ovs_bridges") or {}).items():
         assert host.run("ovs-vsctl --timeout=10 br-exists %s", bridge).rc == 0, bridge
         if spec.get("datapath_type"):
+            agent = _ini(host, "/etc/neutron/plugins/ml2/openvswitch_agent.ini")["ovs"]["datapath_type"]
             datapath = host.check_output("ovs-vsctl --timeout=10 get bridge %s datapath_type", bridge)
-            assert datapath.strip('"') == spec["datapath_type"], bridge
+            assert datapath.strip('"') == agent, bridge
+            assert host.check_output("ovs-vsctl --timeout=10 get bridge br-int datapath_type").strip('"') == agent
         assert host.check_output("ovs-vsctl --timeout=10 list-ports %s", bridge).split(), bridge
 
 
