@@ -99,7 +99,7 @@ class Controller:
         return [entry for entry in self.openstack(kind, "list") if entry["Name"] == name]
 
 
-def _wait_for(what, check, timeout):
+def wait_for(what, check, timeout):
     """Poll ``check()`` until it returns something true; :class:`GuestBootError` naming ``what`` on timeout."""
     deadline = time.monotonic() + timeout
     while True:
@@ -132,7 +132,7 @@ def ensure_image(cloud, message, say):
             raise GuestBootError(f"image {name} went to {status}")
         return status == "active"
 
-    _wait_for(f"image {name} did not become active", active, IMAGE_ACTIVE_TIMEOUT)
+    wait_for(f"image {name} did not become active", active, IMAGE_ACTIVE_TIMEOUT)
     say(f"image {name}: created ({IMAGE_SIZE} bytes, raw)")
     return name
 
@@ -173,7 +173,7 @@ def delete_old_servers(cloud, say):
         return not left
 
     try:
-        _wait_for(f"server {SERVER} of an earlier run was not deleted", gone, SERVER_DELETE_TIMEOUT)
+        wait_for(f"server {SERVER} of an earlier run was not deleted", gone, SERVER_DELETE_TIMEOUT)
     except GuestBootError as err:
         raise GuestBootError(f"{err} (still there: {', '.join(left)})") from err
     say(f"server {SERVER}: deleted the one an earlier run left")
@@ -213,7 +213,7 @@ def create_server(cloud, image, network_id, say):
         return server_state(shown)
 
     try:
-        _wait_for(f"server {SERVER} did not become ACTIVE", active, SERVER_ACTIVE_TIMEOUT)
+        wait_for(f"server {SERVER} did not become ACTIVE", active, SERVER_ACTIVE_TIMEOUT)
     except GuestBootError as err:
         if shown.get("status") == "BUILD":
             raise GuestBootError(f"{err} (still BUILD, task state {shown.get('OS-EXT-STS:task_state')})") from err
@@ -232,7 +232,7 @@ def read_guest_line(cloud, server_id, message, say):
         return console_line(seen["console"], message)
 
     try:
-        line = _wait_for(f"the console log of server {SERVER} does not show {message.decode()!r}", said,
+        line = wait_for(f"the console log of server {SERVER} does not show {message.decode()!r}", said,
                          CONSOLE_TIMEOUT)
     except GuestBootError as err:
         lines = [text.strip() for text in seen["console"].splitlines() if text.strip()]
