@@ -107,7 +107,7 @@ def finish(name, run):
 
 def _halt(run_id, failed, call):
     """Close the halted run, note it in the history, roll back when it says so; the comment's tail."""
-    halted = {"stage": failed.stage, "node": failed.node, "reason": failed.reason}
+    halted = failed.halted()
     closed = deploy_record.close(run_id, "halted", halted, call)
     if closed is None:
         return ""

@@ -21,6 +21,7 @@ from releasetrain.deploy import report
 from releasetrain.deploy import run as deploy_run
 from releasetrain.errors import ReleaseTrainError
 
+OUTLINE_CHARS = 200  # of each failed state's comment in an outline
 _OPEN = {}
 _OPEN_LOCK = threading.Lock()
 #: What a probed URL keeps of a catalog entry: Keystone's substitutions (``%(tenant_id)s``) are cut off.
@@ -140,6 +141,41 @@ class Run:
             **({"rollback": data["rollback"]} if data["rollback"] else {}),
             **({"rollback_of": data["rollback_of"]} if data["rollback_of"] else {}),
         }
+
+
+def load(summary):
+    """The JSON record of the run a history entry names (it lies beside the entry's report), or None."""
+    path = (summary or {}).get("report")
+    if not path:
+        return None
+    try:
+        with open(os.path.splitext(path)[0] + ".json", encoding="utf-8") as handle:
+            data = json.load(handle)
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def outline(data, limit=OUTLINE_CHARS):
+    """A run's record as plain lines, for a Gerrit vote or a log: where it halted and each failed
+    state's id with the first line of its comment (cut to ``limit``), then every step with its
+    result, nodes and duration."""
+    lines = []
+    halted = data.get("halted") if isinstance(data.get("halted"), dict) else None
+    if halted:
+        lines.append(f"halted at stage {halted.get('stage')} on {halted.get('node')}:")
+        states = halted.get("states") or [{"id": None, "comment": halted.get("reason")}]
+        for state in states:
+            text = report.first_line(state.get("comment"), limit)
+            lines.append(f"  {state['id']}: {text}" if state.get("id") else f"  {text}")
+    lines.append("steps:")
+    for step in data.get("steps") or []:
+        result = {True: "ok", False: "FAILED"}.get(step.get("result"), "unknown")
+        where = ", ".join(step.get("targets") or []) or "region"
+        seconds = step.get("seconds")
+        took = f"{seconds:.1f} s" if isinstance(seconds, (int, float)) else "? s"
+        lines.append(f"  {result:<7} {step.get('id')} ({where}) {took}")
+    return lines
 
 
 def _write_atomic(path, text):

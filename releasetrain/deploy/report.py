@@ -131,9 +131,11 @@ def _sequence(value):
     return value if isinstance(value, (list, tuple)) else []
 
 
-def _summary(reason, limit=SUMMARY_CHARS):
-    """The first line of a halt's reason, cut to LIMIT characters: what fits above the fold."""
-    first = next((line.strip() for line in reason.splitlines() if line.strip()), reason.strip())
+def first_line(text, limit=SUMMARY_CHARS):
+    """The first non-empty line of ``text`` (a halt's reason, a state's comment), cut to ``limit``
+    characters: what fits above the fold, or on one line of a vote."""
+    text = str(text or "")
+    first = next((line.strip() for line in text.splitlines() if line.strip()), text.strip())
     return first if len(first) <= limit else first[:limit - 1].rstrip() + "\u2026"
 
 
@@ -405,7 +407,7 @@ class _Page:
             halted = {"reason": halted}
         if halted:
             halted = {key: _text(halted.get(key), "?") for key in ("stage", "node", "reason")}
-            halted["summary"] = _summary(halted["reason"])
+            halted["summary"] = first_line(halted["reason"])
         for field in ("release", "env", "mode", "outcome"):
             if run.get(field) is None:
                 self.notes.append(f"no {field} in the record")

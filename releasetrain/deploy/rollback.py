@@ -63,8 +63,8 @@ def rollback(halted, store, plan_for, call, by):
     except (ReleaseTrainError, deploy_run.StepFailed) as err:
         result["reason"] = f"the rollback to {to} halted: {err}"
         if back is not None:
-            halted_at = {"stage": err.stage, "node": err.node, "reason": err.reason} \
-                if isinstance(err, deploy_run.StepFailed) else {"stage": "plan", "node": None, "reason": str(err)}
+            halted_at = (err.halted() if isinstance(err, deploy_run.StepFailed)
+                         else {"stage": "plan", "node": None, "reason": str(err)})
             deploy_record.close(back.data["run"], "halted", halted_at, call)
             store.record_deploy(back.summary())
     else:

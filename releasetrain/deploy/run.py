@@ -10,9 +10,16 @@ from releasetrain.deploy.settings import merge
 class StepFailed(Exception):
     """A step halted the run; ``str()`` names the node, stage and reason."""
 
-    def __init__(self, stage, node, reason):
+    def __init__(self, stage, node, reason, states=()):
+        """``states``: the node's failed states as {"id", "comment"}, when Salt states failed."""
         self.stage, self.node, self.reason = stage, node, reason
+        self.states = [dict(state) for state in states]
         super().__init__(f"stage {stage} failed on {node}: {reason}")
+
+    def halted(self):
+        """What a run's record keeps of it: stage, node, reason, and the failed states if any."""
+        return {"stage": self.stage, "node": self.node, "reason": self.reason,
+                **({"states": self.states} if self.states else {})}
 
 
 def state_outcome(ret):
@@ -21,13 +28,23 @@ def state_outcome(ret):
     ``changes`` maps state ids to their (predicted) changes; ``failures`` lists
     "state id: comment" lines.  A render error (a list of strings) is a failure.
     """
+    changes, failed = _outcome(ret)
+    return changes, _lines(failed)
+
+
+def _lines(failed):
+    return [f"{state['id']}: {state['comment']}" if state["id"] else state["comment"] for state in failed]
+
+
+def _outcome(ret):
+    """(changes, failed states as {"id", "comment"}, in run order; a render error's lines have no id)."""
     if not isinstance(ret, dict):
         lines = ret if isinstance(ret, list) else [ret]
-        return {}, [str(line).strip() for line in lines]
-    changes, failures = {}, []
+        return {}, [{"id": None, "comment": str(line).strip()} for line in lines]
+    changes, failed = {}, []
     for key, state in sorted(ret.items(), key=lambda item: _run_num(item[1])):
         if not isinstance(state, dict):
-            failures.append(f"{key}: {state}")
+            failed.append({"id": key, "comment": str(state)})
             continue
         name = state.get("__id__") or key
         if state.get("changes"):
@@ -35,8 +52,8 @@ def state_outcome(ret):
         elif state.get("result") is None:
             changes[name] = {"would": state.get("comment", "")}
         if state.get("result") is False:
-            failures.append(f"{name}: {str(state.get('comment', '')).strip()}")
-    return changes, failures
+            failed.append({"id": name, "comment": str(state.get("comment", "")).strip()})
+    return changes, failed
 
 
 def _run_num(state):
@@ -130,16 +147,16 @@ def apply_states(step, call, test):
     results, halts = {}, []
     for node, outcome in _returns(raw, step["targets"]).items():
         if outcome is None:
-            halts.append((node, "no answer from the minion (is it up?)"))
+            halts.append((node, "no answer from the minion (is it up?)", []))
             continue
-        changes, failures = state_outcome(outcome[0])
+        changes, failed = _outcome(outcome[0])
         results[node] = changes
-        if failures:
-            halts.append((node, "; ".join(failures)))
+        if failed:
+            halts.append((node, "; ".join(_lines(failed)), failed))
     if halts:
-        node, reason = halts[0]
-        others = ", ".join(n for n, _ in halts[1:])
-        raise StepFailed(step["stage"], node, reason + (f" (also failed: {others})" if others else ""))
+        node, reason, failed = halts[0]
+        others = ", ".join(halt[0] for halt in halts[1:])
+        raise StepFailed(step["stage"], node, reason + (f" (also failed: {others})" if others else ""), failed)
     return results
 
 

@@ -1,6 +1,7 @@
 """patchset-created: package a candidate kit with the change's revision, deploy it to a volatile
 environment and vote Verified +1 or -1 on the change (``releasetrain:pipeline:candidate``)."""
 
+from releasetrain.deploy import record as deploy_record
 from releasetrain.errors import ReleaseTrainError
 from releasetrain.gerrit import events as gerrit
 from releasetrain.release import packaging
@@ -29,7 +30,7 @@ def run_candidate(pipeline, event):
                               "patchset": event["patchset"], "project": event["project"]}
                     ok, report = pipeline.orchestrate(conf["orchestrate"], saltenv, pillar)
                     step["ok"] = ok
-                    pipeline.note_report(step, built["release"], env)
+                    report = _with_run(report, pipeline.note_report(step, built["release"], env))
         finally:
             if conf.get("teardown"):
                 with run.step("teardown", env):
@@ -45,3 +46,14 @@ def run_candidate(pipeline, event):
     except ReleaseTrainError as err:
         return run.finish("failure", error=str(err))
     return run.finish("success" if ok else "failure", report=report[:1000])
+
+
+def _with_run(report, entry):
+    """The vote's report: with a ``deploy.region`` run recorded, where it halted (stage, node, each
+    failed state's id and comment, cut), every step's result and duration, and its report's path,
+    above the orchestration's own count; else the orchestration's report as it is."""
+    data = deploy_record.load(entry)
+    if data is None:
+        return report
+    summary = report.splitlines()[0] if report else ""
+    return "\n".join([*deploy_record.outline(data), f"report: {entry['report']}", summary]).strip()

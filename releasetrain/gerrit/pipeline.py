@@ -117,10 +117,13 @@ class Pipeline:
 
     def note_report(self, step, release, env):
         """A run step's ``report``: the HTML report of the latest ``deploy.region`` run of ``release``
-        in ``env`` (none when the orchestration recorded no run, e.g. it halted before it began)."""
+        in ``env`` (none when the orchestration recorded no run, e.g. it halted before it began).
+        Returns that run's history entry, or None."""
         runs = self.store.deployments(release=release, env=env, limit=1)
         if runs and runs[-1].get("report"):
             step["report"] = runs[-1]["report"]
+            return runs[-1]
+        return None
 
     def new_run(self, event, kind):
         return Run(self.runlog, self.emit, event, kind)

@@ -5,6 +5,7 @@ import os
 import pathlib
 import threading
 
+import git
 import pytest
 
 from releasetrain import config as rt_config
@@ -29,8 +30,14 @@ def world(formula_repos, rt_paths):
     def orchestrate(sls, saltenv, pillar):
         calls.append((sls, saltenv, dict(pillar)))
         if outcome.get("recorded"):  # as deploy.region does: the run's summary in the store's history
+            report = f"/runs/{pillar['env']}-{pillar['release']}.html"
+            if outcome.get("record") is not None:  # and its JSON record beside its report
+                runs = rt_paths["work"] / "runs"
+                runs.mkdir(exist_ok=True)
+                report = str(runs / f"{pillar['env']}-{pillar['release']}.html")
+                pathlib.Path(report).with_suffix(".json").write_text(json.dumps(outcome["record"]))
             Store(config).record_deploy({"release": pillar["release"], "env": pillar["env"], "outcome": "halted",
-                                         "run": "r", "report": f"/runs/{pillar['env']}-{pillar['release']}.html"})
+                                         "run": "r", "report": report})
         return outcome["ok"], "orchestration says " + ("ok" if outcome["ok"] else "no")
 
     config = rt_config.load({"releasetrain": {
@@ -88,6 +95,52 @@ def test_a_revision_gerrit_cannot_serve_gets_verified_minus_one(world):
     review = world["gerrit"].reviews[0]
     assert review["body"]["labels"] == {"Verified": -1} and "FAILED" in review["body"]["message"]
     assert world["calls"] == []
+
+
+def _patchset(world):
+    """A patchset-created event for a new commit of the formula, served at the change's ref."""
+    sha = commit(world["formula"], {"openstack/nova.sls": "# candidate\n"}, "candidate", timestamp=1_700_000_200)
+    git.Repo(world["formula"]).git.update_ref("refs/changes/45/12345/3", sha)
+    return signed(world, "patchset-created.json", **{"patchSet.revision": sha})
+
+
+HALTED_RECORD = {
+    "outcome": "halted",
+    "halted": {"stage": "compute", "node": "cmp02", "reason": "nova-conf: Unable to manage file; ...",
+               "states": [{"id": "openstack-nova-compute-config-file-managed-nova.conf",
+                           "comment": "Unable to manage file: Jinja variable 'x' is undefined\n" + "trace " * 400}]},
+    "steps": [{"id": "01-infra", "targets": ["ctl01"], "seconds": 61.2, "result": True},
+              {"id": "02-compute-batch1of1", "targets": ["cmp01", "cmp02"], "seconds": 30.04, "result": False}],
+}
+
+
+def test_a_candidate_vote_says_where_its_deploy_halted_and_each_steps_time(world):
+    world["outcome"].update(ok=False, recorded=True, record=HALTED_RECORD)
+    result = world["pipeline"].on_event(_patchset(world))
+    assert result["result"] == "failure"
+    (review,) = world["gerrit"].reviews
+    message = review["body"]["message"]
+    assert review["body"]["labels"] == {"Verified": -1} and message.splitlines()[0].endswith("FAILED")
+    lines = message.splitlines()
+    at = lines.index("halted at stage compute on cmp02:")
+    comment = lines[at + 1]
+    assert comment.startswith("  openstack-nova-compute-config-file-managed-nova.conf: Unable to manage file: Jinja")
+    assert "trace" not in comment and len(comment) < 300  # the first line of the comment, cut
+    assert lines[at + 2:at + 5] == ["steps:", "  ok      01-infra (ctl01) 61.2 s",
+                                    "  FAILED  02-compute-batch1of1 (cmp01, cmp02) 30.0 s"]
+    report = world["pipeline"].status()["runs"][-1]["steps"][-2]["report"]
+    assert f"report: {report}" in lines and "orchestration says no" in lines
+
+
+def test_a_candidate_that_passed_gets_plus_one_with_its_steps(world):
+    record = {"outcome": "deployed", "halted": None,
+              "steps": [{"id": "01-infra", "targets": ["ctl01"], "seconds": 61.2, "result": True}]}
+    world["outcome"].update(ok=True, recorded=True, record=record)
+    world["pipeline"].on_event(_patchset(world))
+    (review,) = world["gerrit"].reviews
+    assert review["body"]["labels"] == {"Verified": 1}
+    assert "  ok      01-infra (ctl01) 61.2 s" in review["body"]["message"].splitlines()
+    assert "halted" not in review["body"]["message"]
 
 
 def test_a_failed_test_deploy_stops_the_train(world):

@@ -8,6 +8,7 @@ import pytest
 from releasetrain.deploy import plan as deploy_plan
 from releasetrain.deploy import record as deploy_record
 from releasetrain.deploy import rollback as deploy_rollback
+from releasetrain.deploy import run as deploy_run
 from releasetrain.deploy import settings
 from releasetrain.errors import ReleaseTrainError
 
@@ -158,3 +159,60 @@ def test_rollback_is_refused_after_a_major_a_bootstrap_and_a_downgrade_and_allow
     assert "restoring the pre-check's backup" in deploy_rollback.refusal("major")
     assert deploy_rollback.refusal("bootstrap") and deploy_rollback.refusal("downgrade")
     assert deploy_rollback.refusal("upgrade") is None
+
+
+PKG_COMMENT = ("Problem encountered installing package(s). Additional info follows:\n\nerrors:\n"
+               "    - Running scope as unit: run-r0.scope\n      E: Version '2:31.0.0-6+deb13u99' for 'nova-compute' was not found")
+
+
+def test_a_failing_state_sls_halts_with_each_failed_states_id_and_comment():
+    def call(targets, fun, args, kwargs):
+        return {"cmp01": {"ret": {"pkg_|-a_|-a_|-installed": {"__id__": "nova-pkg", "result": False, "comment": PKG_COMMENT,
+                                                               "__run_num__": 0, "changes": {}},
+                                  "file_|-b_|-b_|-managed": {"__id__": "nova-conf", "result": False, "__run_num__": 1,
+                                                              "comment": "One or more requisite failed: nova-pkg", "changes": {}},
+                                  "cmd_|-c_|-c_|-run": {"__id__": "ok", "result": True, "comment": "", "__run_num__": 2,
+                                                         "changes": {}}},
+                          "retcode": 2},
+                "cmp02": {"ret": {"x": {"__id__": "other", "result": False, "comment": "no", "__run_num__": 0}}, "retcode": 2}}
+
+    step = {"stage": "compute", "targets": ["cmp01", "cmp02"], "sls": ["openstack.nova.compute"], "saltenv": "test",
+            "pillar": {}}
+    with pytest.raises(deploy_run.StepFailed) as failed:
+        deploy_run.apply_states(step, call, test=False)
+    halted = failed.value.halted()
+    assert (halted["stage"], halted["node"]) == ("compute", "cmp01")
+    assert halted["states"] == [{"id": "nova-pkg", "comment": PKG_COMMENT},
+                                {"id": "nova-conf", "comment": "One or more requisite failed: nova-pkg"}]
+    assert halted["reason"].startswith("nova-pkg: Problem encountered") and halted["reason"].endswith("(also failed: cmp02)")
+    assert "states" not in deploy_run.StepFailed("gate", "ctl01", "keystone down").halted()
+
+
+def test_an_outline_names_where_it_halted_each_failed_state_cut_and_every_step():
+    data = {"halted": {"stage": "compute", "node": "cmp02", "reason": "long",
+                       "states": [{"id": "nova-pkg", "comment": "\n" + "x" * 500 + "\nsecond line"},
+                                  {"id": "nova-conf", "comment": "One or more requisite failed"}]},
+            "steps": [{"id": "01-precheck", "targets": [], "seconds": 8.61, "result": True},
+                      {"id": "02-compute-canary", "targets": ["cmp01"], "seconds": 45.0, "result": True},
+                      {"id": "03-compute-batch1of1", "targets": ["cmp02"], "seconds": 12, "result": False},
+                      {"id": "04-odd", "targets": None, "seconds": "?", "result": None}]}
+    lines = deploy_record.outline(data, limit=40)
+    assert lines[0] == "halted at stage compute on cmp02:"
+    assert lines[1] == "  nova-pkg: " + "x" * 39 + "\u2026"
+    assert lines[2] == "  nova-conf: One or more requisite failed"
+    assert lines[3:] == ["steps:", "  ok      01-precheck (region) 8.6 s", "  ok      02-compute-canary (cmp01) 45.0 s",
+                         "  FAILED  03-compute-batch1of1 (cmp02) 12.0 s", "  unknown 04-odd (region) ? s"]
+    # a halt without Salt states (a gate, a command) shows its reason's first line
+    assert deploy_record.outline({"halted": {"stage": "s", "node": "n", "reason": "gate: down\nmore"}})[:2] == [
+        "halted at stage s on n:", "  gate: down"]
+    assert deploy_record.outline({"steps": []}) == ["steps:"]
+
+
+def test_a_history_entry_leads_to_its_record_when_the_record_is_there(tmp_path):
+    (tmp_path / "r.json").write_text(json.dumps({"run": "r"}))
+    (tmp_path / "bad.json").write_text("{not json")
+    (tmp_path / "list.json").write_text("[]")
+    assert deploy_record.load({"report": str(tmp_path / "r.html")}) == {"run": "r"}
+    for entry in ({"report": str(tmp_path / "bad.html")}, {"report": str(tmp_path / "list.html")},
+                  {"report": str(tmp_path / "gone.html")}, {}, None):
+        assert deploy_record.load(entry) is None

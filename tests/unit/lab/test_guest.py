@@ -80,6 +80,6 @@ def test_waiting_gives_up_with_one_line_naming_what_did_not_happen(monkeypatch):
     monkeypatch.setattr(guest, "POLL_INTERVAL", 0.01)
     polls = []
     with pytest.raises(guest.GuestBootError, match=r"^server x did not become ACTIVE within 0.05 s$"):
-        guest._wait_for("server x did not become ACTIVE", lambda: polls.append(1), 0.05)
+        guest.wait_for("server x did not become ACTIVE", lambda: polls.append(1), 0.05)
     assert len(polls) > 1
-    assert guest._wait_for("never shown", lambda: "found", 0) == "found"
+    assert guest.wait_for("never shown", lambda: "found", 0) == "found"
