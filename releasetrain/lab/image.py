@@ -51,12 +51,6 @@ MASKED_UNITS = (
     "console-getty.service",
     "systemd-networkd-wait-online.service",
 )
-# The lab's kernel has no openvswitch module, and a node cannot load one: Open vSwitch runs the
-# userspace datapath there (the lab region pillar's openvswitch:datapath_type), which needs no
-# module, but ovs-ctl modprobes it before it starts ovs-vswitchd.  Loading it is a no-op here.
-MODPROBE_CONF = ("/etc/modprobe.d/releasetrain-lab.conf",
-                 "# releasetrain lab: no openvswitch module; the userspace datapath needs none\n"
-                 "install openvswitch /bin/true\n")
 SALT_VENV = "/opt/salt"
 MINION_UNIT = f"""\
 [Unit]
@@ -86,7 +80,6 @@ def recipe(settings, suite):
         "packages": list(PACKAGES),
         "masked": list(MASKED_UNITS),
         "unit": MINION_UNIT,
-        "modprobe": list(MODPROBE_CONF),
     }
 
 
@@ -230,7 +223,6 @@ def _configure(settings, suite, rootfs):
         f"deb {settings.security_mirror} {suite}-security main\n",
     )
     _write(rootfs, "/etc/systemd/system/salt-minion.service", MINION_UNIT)
-    _write(rootfs, *MODPROBE_CONF)
     wants = os.path.join(rootfs, "etc/systemd/system/multi-user.target.wants")
     os.makedirs(wants, exist_ok=True)
     os.symlink("/etc/systemd/system/salt-minion.service", os.path.join(wants, "salt-minion.service"))
