@@ -16,10 +16,12 @@ import base64
 import hashlib
 import json
 import shlex
+import struct
 import time
 
 GUEST_SAYS = b"releasetrain guest booted"
 IMAGE_SIZE = 1 << 20
+PARTITION_TABLE = 446  # where the MBR's partition entries start
 OPENRC = "/root/admin-openrc"
 FLAVOR = "releasetrain-tiny"  # 64 MB, 1 GB disk, 1 vCPU
 NETWORK = "releasetrain-net"  # the default tenant network type: VXLAN
@@ -40,7 +42,11 @@ class GuestBootError(Exception):
 
 def boot_sector(message):
     """A disk image: a boot sector whose 16-bit code writes ``message`` (bytes) to the first serial
-    port, which Nova keeps as the server's console log, then halts; zeros up to 1 MiB."""
+    port, which Nova keeps as the server's console log, then halts; zeros up to 1 MiB.
+
+    The sector is a whole-disk MBR with one active partition over the rest of the disk: Nova's
+    image safety check (since 2024.1, oslo.utils' format inspector) refuses an MBR that defines
+    no partition ("GPT MBR has no partitions defined"), so a bare boot sector no longer boots."""
     code = bytes([
         0xFA, 0xFC,                  # cli; cld
         0x31, 0xC0, 0x8E, 0xD8,      # xor ax, ax; mov ds, ax
@@ -51,9 +57,18 @@ def boot_sector(message):
         0xF4, 0xEB, 0xFD,            # halt: hlt; jmp halt
     ])
     sector = code + message + b"\r\n\0"
-    if len(sector) > 510:
-        raise ValueError(f"the message is {len(message)} bytes; at most {510 - len(code) - 3} fit in a boot sector")
-    return (sector.ljust(510, b"\0") + b"\x55\xaa").ljust(IMAGE_SIZE, b"\0")
+    if len(sector) > PARTITION_TABLE:
+        raise ValueError(f"the message is {len(message)} bytes; at most {PARTITION_TABLE - len(code) - 3} "
+                         "fit in a boot sector")
+    return (sector.ljust(PARTITION_TABLE, b"\0") + partition_table() + b"\x55\xaa").ljust(IMAGE_SIZE, b"\0")
+
+
+def partition_table():
+    """The MBR's four entries: the first an active Linux partition (type 0x83) from LBA 1 to the
+    end of the image, CHS 0/2/0 at its start, the others empty."""
+    sectors = IMAGE_SIZE // 512
+    first = struct.pack("<B3BB3BII", 0x80, 0x00, 0x02, 0x00, 0x83, 0xFE, 0xFF, 0xFF, 1, sectors - 1)
+    return first + bytes(16 * 3)
 
 
 def image_name(message):

@@ -4,6 +4,7 @@ The boot itself runs on the lab's region (tests/integration/formula/test_region.
 demo's region test); here the commands run in a real local bash.
 """
 
+import struct
 import subprocess
 
 import pytest
@@ -28,10 +29,21 @@ def test_boot_sector_is_a_bootable_mebibyte_whose_code_points_at_the_message():
     assert image[512:] == bytes(len(image) - 512)
 
 
+def test_the_boot_sector_defines_one_partition_as_novas_image_safety_check_wants():
+    """oslo.utils' format inspector (Nova 2024.1 and later) reads 0x55AA at 510 as an MBR and fails
+    its safety check unless some entry has a type, and every boot flag is 0x00 or 0x80."""
+    image = guest.boot_sector(guest.GUEST_SAYS)
+    entries = [struct.unpack("<B3BB3BII", image[446 + 16 * i:462 + 16 * i]) for i in range(4)]
+    assert [entry[0] for entry in entries] == [0x80, 0, 0, 0]  # boot flags
+    assert [entry[4] for entry in entries] == [0x83, 0, 0, 0]  # partition types: one Linux partition
+    assert entries[0][8:] == (1, (1 << 20) // 512 - 1)  # from LBA 1 to the image's end
+    assert guest.GUEST_SAYS in image[:446]
+
+
 def test_a_message_longer_than_a_boot_sector_holds_is_refused():
-    with pytest.raises(ValueError, match="at most 484 fit"):
-        guest.boot_sector(b"x" * 485)
-    assert guest.boot_sector(b"x" * 484)[510:512] == b"\x55\xaa"
+    with pytest.raises(ValueError, match="at most 420 fit"):
+        guest.boot_sector(b"x" * 421)
+    assert guest.boot_sector(b"x" * 420)[510:512] == b"\x55\xaa"
 
 
 def test_the_image_script_writes_the_same_bytes_in_bash(tmp_path):
