@@ -165,11 +165,11 @@ def outline(data, limit=OUTLINE_CHARS):
     if halted:
         lines.append(f"halted at stage {halted.get('stage')} on {halted.get('node')}:")
         states = halted.get("states") or [{"id": None, "comment": halted.get("reason")}]
-        for state in states:
+        for state in (state for state in states if isinstance(state, dict)):
             text = report.first_line(state.get("comment"), limit)
             lines.append(f"  {state['id']}: {text}" if state.get("id") else f"  {text}")
     lines.append("steps:")
-    for step in data.get("steps") or []:
+    for step in (step for step in data.get("steps") or [] if isinstance(step, dict)):
         result = {True: "ok", False: "FAILED"}.get(step.get("result"), "unknown")
         where = ", ".join(step.get("targets") or []) or "region"
         seconds = step.get("seconds")

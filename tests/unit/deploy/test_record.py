@@ -206,6 +206,9 @@ def test_an_outline_names_where_it_halted_each_failed_state_cut_and_every_step()
     assert deploy_record.outline({"halted": {"stage": "s", "node": "n", "reason": "gate: down\nmore"}})[:2] == [
         "halted at stage s on n:", "  gate: down"]
     assert deploy_record.outline({"steps": []}) == ["steps:"]
+    # a record edited by hand or cut short: what is not a mapping is left out
+    assert deploy_record.outline({"halted": {"stage": "s", "node": "n", "states": ["x", None]},
+                                  "steps": "text"}) == ["halted at stage s on n:", "steps:"]
 
 
 def test_a_history_entry_leads_to_its_record_when_the_record_is_there(tmp_path):
