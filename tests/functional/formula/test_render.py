@@ -3,6 +3,7 @@
 import json
 import os
 import pathlib
+import shlex
 
 import pytest
 import yaml
@@ -209,6 +210,27 @@ def test_one_parameter_sets_the_datapath_of_the_agent_and_of_br_provider(formula
     bridge = state_args(states["openstack-neutron-network-config-cmd-run-br-provider"])
     assert f"set bridge br-provider datapath_type={datapath}\n" in bridge["name"]
     assert f"= {datapath}" in bridge["unless"]
+
+
+def test_a_datapath_open_vswitch_does_not_have_fails_the_render_in_one_line(formula_minion):
+    minion = formula_minion("debian-13", minion_id="net01", roles=["network"],
+                            extra={"openvswitch": {"datapath_type": "netdev; touch /tmp/owned"}})
+    retcode, data = minion.call("state.show_sls", "openstack.neutron.network.config")
+    said = json.dumps(data)
+    assert retcode != 0 and 'datapath_type \\"netdev; touch /tmp/owned\\" is not one of system, netdev' in said, said
+    assert "pillar openstack:openvswitch:datapath_type" in said
+
+
+def test_the_bridge_commands_quote_what_the_pillar_gives(formula_minion):
+    """A provider interface name with shell and YAML characters reaches ovs-vsctl as one word."""
+    odd = "prov 'x'; touch /tmp/owned: #y"
+    minion = formula_minion("debian-13", minion_id="net01", roles=["network"],
+                            extra={"nodes": {"net01": {"provider_interface": odd}}})
+    args = state_args(minion.show_sls("openstack.neutron.network.config")[
+        "openstack-neutron-network-config-cmd-run-br-provider"])
+    quoted = shlex.quote(odd)
+    assert args["name"].split("\n")[1] == f"ovs-vsctl --timeout=30 --may-exist add-port br-provider {quoted}"
+    assert f"port-to-br {quoted})\" = br-provider ]" in args["unless"]
 
 
 def test_configuration_is_rendered_from_pillar(rendered):
