@@ -129,12 +129,16 @@ class Run:
         self.save()
 
     def summary(self):
-        """What the store's history keeps of the run (the rest is in its JSON and HTML)."""
+        """What the store's history keeps of the run (the rest, e.g. the failed states a halt names,
+        is in its JSON and HTML)."""
         data = self.data
+        halted = data["halted"]
+        if isinstance(halted, dict):
+            halted = {key: value for key, value in halted.items() if key != "states"}
         return {
             "action": "deploy", "release": data["release"], "env": data["env"], "mode": data["mode"],
             "run": data["run"], "outcome": data["outcome"], "seconds": data["seconds"],
-            "halted": data["halted"], "report": self.report_path,
+            "halted": halted, "report": self.report_path,
             "outages": {service: {"down_seconds": seen["down_seconds"], "longest": seen["longest"],
                                   "windows": len(seen["windows"])}
                         for service, seen in data["outages"].items()},

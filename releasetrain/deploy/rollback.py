@@ -30,8 +30,8 @@ def rollback(halted, store, plan_for, call, by):
     back and apply the release it served before.
 
     ``plan_for(release, env, mode, settings)`` returns a ``deploy.plan`` (or raises
-    ReleaseTrainError); ``call`` runs a function on minions (:func:`releasetrain.deploy.run.run_step`'s).  Returns what the halted run's
-    record keeps as ``rollback``: {to, run, outcome (deployed | failed | refused), reason, seconds}.
+    ReleaseTrainError); ``call`` runs a function on minions (:func:`releasetrain.deploy.run.run_step`'s).
+    Returns what the halted run's record keeps as ``rollback``: {to, run, outcome (deployed | failed | refused), reason, seconds}.
     """
     started = time.monotonic()
     data = halted.data

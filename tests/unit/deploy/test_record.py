@@ -97,11 +97,14 @@ def test_a_run_records_steps_versions_and_outages_and_closes(tmp_path):
     run.probe.seen["nova"].update(windows=[{"start": "a", "end": None, "seconds": 6.0}], down_seconds=6.0, longest=6.0)
     assert run.outage_problem() == "the nova API was down 6 s, longer than max_api_outage 5 s"
     installed["cmp01"]["nova-compute"] = "2:26.2.2-1"
-    closed = deploy_record.close(run.data["run"], "halted", {"stage": "compute", "node": "cmp01", "reason": "r"}, call)
+    states = [{"id": "nova-pkg", "comment": "E: Version not found"}]
+    closed = deploy_record.close(run.data["run"], "halted",
+                                 {"stage": "compute", "node": "cmp01", "reason": "r", "states": states}, call)
     assert closed is run and run.probe.stopped and deploy_record.get(run.data["run"]) is None
     assert run.data["versions"]["cmp01"] == {"before": {"nova-compute": "2:26.2.1-1"}, "after": {"nova-compute": "2:26.2.2-1"}}
     summary = run.summary()
     assert (summary["action"], summary["outcome"], summary["halted"]["node"]) == ("deploy", "halted", "cmp01")
+    assert "states" not in summary["halted"] and run.data["halted"]["states"] == states  # in the record only
     assert summary["outages"]["nova"] == {"down_seconds": 6.0, "longest": 6.0, "windows": 1}
     assert summary["report"].endswith(".html")
 
