@@ -49,7 +49,9 @@ def rollback(halted, store, plan_for, call, by):
     back = None
     try:
         plan = plan_for(to, data["env"], "downgrade", settings)
-        plan["run"]["rollback_of"] = {"release": data["release"], "run": data["run"], "halted": data["halted"]}
+        # the halt as the history keeps it (the failed states stay in the halted run's JSON)
+        plan["run"]["rollback_of"] = {"release": data["release"], "run": data["run"],
+                                      "halted": halted.summary()["halted"]}
         back = deploy_record.begin(plan["run"], call)
         result["run"] = back.data["run"]
         for step in plan["steps"]:

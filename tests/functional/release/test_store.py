@@ -405,7 +405,8 @@ def _halted_run(tmp_path, mode="upgrade", release="r2"):
     conf = {"id": f"test-{release}-X", "release": release, "env": "test", "mode": mode, "directory": str(tmp_path / "runs"),
             "on_failure": "rollback", "nodes": [], "packages": [], "settings": {"on_failure": "rollback", "batch": 1}}
     run = deploy_record.Run(conf)
-    run.close("halted", {"stage": "compute", "node": "cmp02", "reason": "boom"})
+    run.close("halted", {"stage": "compute", "node": "cmp02", "reason": "boom",
+                         "states": [{"id": "nova-pkg", "comment": "boom"}]})
     return run
 
 
@@ -450,3 +451,5 @@ def test_an_automatic_rollback_switches_back_and_applies_the_release_before_in_m
     assert store.current("test") == "r1"
     (record,) = store.deployments(release="r1")
     assert (record["mode"], record["outcome"], record["rollback_of"]["release"]) == ("downgrade", "deployed", "r2")
+    # the halt as the history keeps it for the halted run: without its failed states
+    assert record["rollback_of"]["halted"] == {"stage": "compute", "node": "cmp02", "reason": "boom"}
