@@ -20,6 +20,7 @@ SHIPPED_TREES = (
     "_states",
     "_engines",
     "_output",
+    "_pillar",
     "orchestrate",
     "reactor",
     "states",

@@ -12,7 +12,7 @@ import sys
 import yaml
 
 from releasetrain import config as rt_config
-from releasetrain.loader import tree_path
+from releasetrain.loader import LOADER_TYPES, tree_path
 
 # A deploy-kit's layout: SLS trees under states/, pillar data (no secrets) under pillar/.
 KIT_STATES = "states"
@@ -63,7 +63,7 @@ def main(argv=None):
         envs = args.environments.split(",") if args.environments else None
         sys.stdout.write(yaml.safe_dump(master_config(args.store, args.cache, envs), sort_keys=False))
     else:
-        for name in ("orchestrate", "reactor", "states", "pillar", "_runners", "_modules", "_states", "_engines"):
+        for name in ("orchestrate", "reactor", "states", "pillar", *LOADER_TYPES.values()):
             print(f"{name}: {tree_path(name)}")
     return 0
 

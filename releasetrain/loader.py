@@ -8,6 +8,7 @@ LOADER_TYPES = {
     "states": "_states",
     "engines": "_engines",
     "output": "_output",
+    "pillar": "_pillar",
 }
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))

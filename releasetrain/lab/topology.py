@@ -207,6 +207,44 @@ class _Checker:
         return tuple(nodes)
 
 
+def span(topo):
+    """The smallest network holding every network of ``topo``: a copy shifted by its size does
+    not overlap the original."""
+    networks = [net.cidr for net in topo.networks]
+    first = min(int(net.network_address) for net in networks)
+    last = max(int(net.broadcast_address) for net in networks)
+    prefix = 32 - (first ^ last).bit_length()
+    return ipaddress.IPv4Network((first, prefix), strict=False)
+
+
+def derive(topo, name, prefix, copy_number):
+    """Topology data (as a file holds it) of copy ``copy_number`` (1, 2, ...) of ``topo``: named
+    ``name``, every node's name prefixed with ``prefix``, and every range and address moved up by
+    ``copy_number`` times :func:`span`, so copies run beside ``topo`` and each other.  A copy that
+    leaves the private ranges fails in one line naming it."""
+    step = span(topo).num_addresses * copy_number
+
+    def moved(address):
+        return str(ipaddress.IPv4Address(int(address) + step))
+
+    try:
+        data = {
+            "name": name,
+            "networks": [{"name": net.name, "cidr": f"{moved(net.cidr.network_address)}/{net.prefixlen}"}
+                         for net in topo.networks],
+            "master": {"address": moved(topo.master_address)},
+            "nodes": [{"name": f"{prefix}{node.name}", "roles": list(node.roles),
+                       "addresses": {net: moved(address) for net, address in node.addresses.items()},
+                       **({"distribution": node.distribution} if node.distribution else {})}
+                      for node in topo.nodes],
+            **({"distribution": topo.distribution} if topo.distribution else {}),
+        }
+    except ipaddress.AddressValueError as err:
+        raise LabError(f"{topo.source or topo.name}: copy {copy_number} ({name}) runs out of IPv4 addresses") from err
+    parse(data, source=f"{topo.source or topo.name}, copy {copy_number} ({name})")
+    return data
+
+
 def summary(topo):
     """A plain dict of ``topo`` for runner output."""
     return {

@@ -121,3 +121,52 @@ def test_yaml_round_trip(tmp_path):
     path = tmp_path / "r1.yml"
     path.write_text(yaml.safe_dump(GOOD))
     assert topology.load(str(path)).source == str(path)
+
+
+def test_a_copy_moves_every_range_past_the_original_and_prefixes_the_nodes():
+    topo = topology.load()
+    assert topology.span(topo) == ipaddress.IPv4Network("10.231.0.0/19")
+    copies = [topology.parse(topology.derive(topo, f"cand{n}", f"cand{n}-", n)) for n in (1, 2, 3)]
+    first = copies[0]
+    assert (first.name, first.master_address) == ("cand1", ipaddress.IPv4Address("10.231.42.1"))
+    assert [node.name for node in first.nodes] == ["cand1-ctl01", "cand1-net01", "cand1-cmp01", "cand1-cmp02"]
+    assert first.node("cand1-cmp02").addresses == {
+        "mgmt": ipaddress.IPv4Address("10.231.42.32"), "tenant": ipaddress.IPv4Address("10.231.52.32"),
+        "provider": ipaddress.IPv4Address("10.231.62.32")}
+    assert [node.roles for node in first.nodes] == [node.roles for node in topo.nodes]
+    every = [topo, *copies]
+    for one in every:  # no range of any copy overlaps a range of another or of the original
+        for other in every:
+            if other is not one:
+                assert not any(a.cidr.overlaps(b.cidr) for a in one.networks for b in other.networks)
+
+
+def test_a_copy_keeps_the_distributions():
+    data = changed(["distribution"], "trixie")
+    data["nodes"][1]["distribution"] = "bookworm"
+    copy_data = topology.derive(topology.parse(data), "c1", "c1-", 1)
+    copied = topology.parse(copy_data)
+    assert copied.distribution == "trixie"
+    assert [node.distribution for node in copied.nodes] == ["trixie", "bookworm"]
+    assert "distribution" not in topology.derive(topology.parse(GOOD), "c1", "c1-", 1)
+
+
+@pytest.mark.parametrize("cidr, master, node, copy_number", [
+    ("192.168.0.0/16", "192.168.0.1", "192.168.0.11", 1),  # 192.169.0.0/16 is public
+    ("10.255.0.0/16", "10.255.0.1", "10.255.0.11", 1),  # 11.0.0.0/16 is public
+])
+def test_a_copy_outside_the_private_ranges_is_one_line(cidr, master, node, copy_number):
+    data = {"name": "edge", "networks": [{"name": "mgmt", "cidr": cidr}], "master": {"address": master},
+            "nodes": [{"name": "ctl01", "roles": ["controller"], "addresses": {"mgmt": node}}]}
+    with pytest.raises(LabError, match=r"copy 1 \(c1\).*must be a private range") as err:
+        topology.derive(topology.parse(data), "c1", "c1-", copy_number)
+    assert "\n" not in str(err.value)
+
+
+def test_a_copy_past_the_last_address_is_one_line():
+    # (a file with these ranges is refused by parse, as they are not private: built directly)
+    topo = topology.Topology("edge", (topology.Network("mgmt", ipaddress.IPv4Network("255.255.255.252/30")),),
+                             ipaddress.IPv4Address("255.255.255.253"),
+                             (topology.Node("ctl01", ("controller",), {"mgmt": ipaddress.IPv4Address("255.255.255.254")}),))
+    with pytest.raises(LabError, match="runs out of IPv4 addresses"):
+        topology.derive(topo, "c1", "c1-", 1)
