@@ -41,7 +41,14 @@ def _orchestrate(emit):
 
 
 def _pipeline(emit):
-    return rt_pipeline.Pipeline(saltglue.load_config(__opts__), _orchestrate(emit), emit=emit)
+    config = saltglue.load_config(__opts__)
+    region = ((config.raw.get("pipeline") or {}).get("candidate") or {}).get("region")
+    lab = None
+    if isinstance(region, dict):
+        from releasetrain.lab import copies, settings
+
+        lab = copies.Copies(settings.from_opts(__opts__), __opts__, region.get("topology"), log=log.warning)
+    return rt_pipeline.Pipeline(config, _orchestrate(emit), emit=emit, lab=lab)
 
 
 @runner

@@ -438,12 +438,14 @@ def review_url(gerrit_settings, event):
 
 
 def post_review(gerrit_settings, event, verified, message):
-    """POST a review with the Verified label; raise ReleaseTrainError when Gerrit refuses it."""
+    """POST a review with the Verified label (none when ``verified`` is None: a message only);
+    raise ReleaseTrainError when Gerrit refuses it."""
     import requests
 
     if not gerrit_settings.rest_url:
         raise ReleaseTrainError("releasetrain:gerrit:rest:url is not set; cannot post the vote")
-    body = {"message": message, "labels": {gerrit_settings.verified_label: 1 if verified else -1}}
+    body = {"message": message, "labels": {} if verified is None else {gerrit_settings.verified_label:
+                                                                         1 if verified else -1}}
     try:
         response = requests.post(
             review_url(gerrit_settings, event),

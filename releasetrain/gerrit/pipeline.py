@@ -9,15 +9,19 @@ Configuration (master config; every key optional but ``deploy_kit``):
         deploy_kit: /srv/deploy-kit       # git repo (with a work tree) holding the manifest
         manifest: manifest.yml            # its path inside that repo
         deploy: {orchestrate: deploy.region, saltenv: null, pillar: {}}        # saltenv null: the env itself
-        candidate: {orchestrate: deploy.region, env: volatile, saltenv: null, teardown: null, pillar: {}}
+        candidate: {orchestrate: deploy.region, env: volatile, saltenv: null, teardown: null, pillar: {},
+                    region: null}
                                           # the candidate kit is published to env (a volatile environment)
+                                          # region: {topology: null, max_regions: 1, wait: 3600} gives each
+                                          # candidate a lab region of its own (releasetrain.gerrit.regions)
         auto_production: false            # else wait for an approval vote or release.promote
         settle: 5                         # seconds a merge run waits for more merges first
 
 State lives in ``<store>/pipeline/``: ``runs.jsonl`` (every run, append-only),
 ``rejected.jsonl`` (the last ``REJECTED_KEEP`` events dropped before a run: why, and their
 type and key when known; never the secret),
-``queue.json`` (merges waiting for the train), ``train.lock`` and
+``queue.json`` (merges waiting for the train), ``regions.json`` (candidates waiting for a region
+of their own, and the regions held), ``train.lock`` and
 ``env-<env>.lock`` (one deployment per environment at a time).
 
 :class:`Pipeline` is the coordinator the runners call; the work is in the modules beside it:
@@ -26,6 +30,7 @@ type and key when known; never the secret),
 * :mod:`~releasetrain.gerrit.queue`      queue.json: pending merges, superseding, releases awaiting approval
 * :mod:`~releasetrain.gerrit.deploykit`  the deploy-kit repo: the manifest at a commit, a merged SHA pinned and committed
 * :mod:`~releasetrain.gerrit.candidate`  patchset-created: candidate kit, volatile environment, vote
+* :mod:`~releasetrain.gerrit.regions`    candidate regions: slots, their queue, superseding, stale owners
 * :mod:`~releasetrain.gerrit.train`      change-merged: queue and train down the chain; comment-added: production approval
 
 The environment lock is the store's (:func:`releasetrain.release.store.env_lock`): publish, promote
@@ -42,6 +47,7 @@ from collections.abc import Mapping
 from releasetrain.errors import ReleaseTrainError
 from releasetrain.gerrit import candidate as candidate_leg
 from releasetrain.gerrit import events as gerrit
+from releasetrain.gerrit import regions
 from releasetrain.gerrit import train as train_leg
 from releasetrain.gerrit.deploykit import DeployKit
 from releasetrain.gerrit.queue import TrainQueue
@@ -55,7 +61,8 @@ DEFAULTS = {
     "deploy_kit": "",
     "manifest": "manifest.yml",
     "deploy": {"orchestrate": "deploy.region", "saltenv": None, "pillar": {}},
-    "candidate": {"orchestrate": "deploy.region", "env": "volatile", "saltenv": None, "teardown": None, "pillar": {}},
+    "candidate": {"orchestrate": "deploy.region", "env": "volatile", "saltenv": None, "teardown": None, "pillar": {},
+                  "region": None},
     "auto_production": False,
     "settle": 5,
 }
@@ -99,10 +106,17 @@ def orchestration_outcome(sls, result):
 
 
 class Pipeline:
-    def __init__(self, config, orchestrate, emit=lambda tag, data: None, by="releasetrain-pipeline"):
-        """``orchestrate(sls, saltenv, pillar) -> (ok, summary)`` runs an orchestration (Salt's runner client)."""
+    def __init__(self, config, orchestrate, emit=lambda tag, data: None, by="releasetrain-pipeline", lab=None):
+        """``orchestrate(sls, saltenv, pillar) -> (ok, summary)`` runs an orchestration (Salt's runner client);
+        ``lab`` (a :class:`releasetrain.lab.copies.Copies`) brings candidate regions up and down when
+        ``candidate:region`` is set."""
         self.config = config
         self.settings = pipeline_settings(config)
+        self.region_settings = regions.settings(self.settings["candidate"]["region"], config.volatile_environments)
+        self.lab = lab
+        self.regions = None if self.region_settings is None or lab is None else regions.RegionPool(
+            os.path.join(config.store, "pipeline"), lambda: pipeline_lock(config, "regions"),
+            config.volatile_environments, self.region_settings, remove=lambda slot: lab.down(slot.number, slot.name))
         self.gerrit = gerrit.settings(config)
         self.store = Store(config)
         self.orchestrate = orchestrate
@@ -144,8 +158,13 @@ class Pipeline:
 
     def status(self, limit=20):
         queue = self.queue.read()
-        return {"runs": self.runs()[-int(limit):], "rejected": self.rejected(limit), "queued": queue.get("pending", []),
-                "awaiting_approval": queue.get("awaiting", []), "store": self.store.status(limit=0)["environments"]}
+        status = {"runs": self.runs()[-int(limit):], "rejected": self.rejected(limit), "queued": queue.get("pending", []),
+                  "awaiting_approval": queue.get("awaiting", []), "store": self.store.status(limit=0)["environments"]}
+        if self.region_settings is not None:
+            held = regions.RegionPool(self.dir, None, self.config.volatile_environments, self.region_settings,
+                                      remove=None).read()
+            status["candidate_regions"] = {"held": held["held"], "waiting": held["waiting"]}
+        return status
 
     # -- dispatch --------------------------------------------------------------------
     def on_event(self, event):

@@ -1,0 +1,50 @@
+"""Numbered copies of a lab topology, each a region of its own beside the others: what the review
+gate brings up for a candidate (``releasetrain.gerrit.regions``).
+
+Copy ``n`` of topology ``T`` is :func:`releasetrain.lab.topology.derive` of ``T``: named
+``<name>`` (e.g. ``cand1``), its nodes (and so its minion ids) ``<name>-<node>``, every range
+moved ``n`` spans past ``T``'s.  It has its own state dir (``<state_dir>-<name>``) and apt proxy
+port (``proxy_port + n``); its topology file is written beside that state dir, which ``lab.down``
+empties.  The minions' region pillar comes from the copy's topology through the
+``releasetrain_lab`` ext_pillar.
+"""
+
+import dataclasses
+import os
+
+import yaml
+
+from releasetrain.lab import region, topology
+
+
+class Copies:
+    def __init__(self, lab_settings, master_opts, topology_path=None, log=print):
+        self.lab_settings = lab_settings
+        self.master_opts = master_opts
+        self.topology_path = topology_path
+        self.log = log
+
+    def settings(self, number, name):
+        return dataclasses.replace(self.lab_settings, state_dir=f"{self.lab_settings.state_dir}-{name}",
+                                   proxy_port=self.lab_settings.proxy_port + number)
+
+    def topology_file(self, number, name):
+        """Write copy ``number``'s topology file (checked) and return its path."""
+        original = topology.load(self.topology_path)
+        data = topology.derive(original, name, f"{name}-", number)
+        path = f"{self.lab_settings.state_dir}-{name}.yml"
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(f"{path}.tmp", "w", encoding="utf-8") as handle:
+            handle.write(f"# copy {number} of {original.source}, written by releasetrain\n")
+            yaml.safe_dump(data, handle, sort_keys=False)
+        os.replace(f"{path}.tmp", path)
+        return path
+
+    def up(self, number, name):
+        """Bring copy ``number`` up (named ``name``) and wait for its minions; returns ``lab.up``'s summary."""
+        return region.up(self.settings(number, name), self.master_opts, self.topology_file(number, name),
+                         log=self.log)
+
+    def down(self, number, name):
+        """Remove copy ``number``: everything of it, also what a crashed run left."""
+        return region.down(self.settings(number, name))
