@@ -161,8 +161,7 @@ class Pipeline:
         status = {"runs": self.runs()[-int(limit):], "rejected": self.rejected(limit), "queued": queue.get("pending", []),
                   "awaiting_approval": queue.get("awaiting", []), "store": self.store.status(limit=0)["environments"]}
         if self.region_settings is not None:
-            held = regions.RegionPool(self.dir, None, self.config.volatile_environments, self.region_settings,
-                                      remove=None).read()
+            held = regions.read(self.dir)
             status["candidate_regions"] = {"held": held["held"], "waiting": held["waiting"]}
         return status
 

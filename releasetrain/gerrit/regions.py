@@ -106,6 +106,23 @@ def alive(who):
         return False
 
 
+def read(folder):
+    """``regions.json`` in ``folder``: ``{"next", "waiting", "held", "superseded"}`` (empty when
+    missing or unreadable)."""
+    try:
+        with open(os.path.join(folder, "regions.json"), encoding="utf-8") as handle:
+            state = json.load(handle)
+    except (OSError, ValueError):
+        state = {}
+    if not isinstance(state, dict):
+        state = {}
+    state.setdefault("next", 1)
+    state.setdefault("waiting", [])
+    state.setdefault("held", {})
+    state.setdefault("superseded", {})
+    return state
+
+
 class RegionPool:
     """The slots, the queue and the rules above; ``remove(slot)`` removes a slot's region."""
 
@@ -122,18 +139,7 @@ class RegionPool:
 
     # -- the file ---------------------------------------------------------------------
     def read(self):
-        try:
-            with open(self.path, encoding="utf-8") as handle:
-                state = json.load(handle)
-        except (OSError, ValueError):
-            state = {}
-        if not isinstance(state, dict):
-            state = {}
-        state.setdefault("next", 1)
-        state.setdefault("waiting", [])
-        state.setdefault("held", {})
-        state.setdefault("superseded", {})
-        return state
+        return read(self.folder)
 
     def _write(self, state):
         os.makedirs(self.folder, exist_ok=True)

@@ -86,6 +86,32 @@ def git(cwd, *args):
     ).stdout.strip()
 
 
+def commit_kit(repo, name, secrets, env="test", edit=None, node_pillar=None):
+    """Commit the formula and the lab pillar (``edit(region, extra)`` changes them) to the kit repo
+    at ``repo``, its pillar top for ``env``; returns the commit."""
+    shutil.rmtree(repo / "states", ignore_errors=True)
+    shutil.rmtree(repo / "pillar", ignore_errors=True)
+    shutil.copytree(tree_path("states"), repo / "states", ignore=shutil.ignore_patterns("__pycache__"))
+    pillar = repo / "pillar"
+    shutil.copytree(tree_path("pillar") + "/openstack", pillar / "openstack")
+    region = yaml.safe_load((pillar / "openstack" / "region" / "lab.sls").read_text())
+    extra = {"openstack": {"secrets": secrets}}
+    if edit:
+        edit(region, extra)
+    (pillar / "openstack" / "region" / "lab.sls").write_text(yaml.safe_dump(region))
+    (pillar / "openstack" / "run.sls").write_text(yaml.safe_dump(extra))
+    top = f"{env}:\n  '*':\n    - openstack.region.lab\n    - openstack.environment.test\n    - openstack.run\n"
+    for node, data in (node_pillar or {}).items():  # after '*', so it wins
+        (pillar / "openstack" / f"node_{node}.sls").write_text(yaml.safe_dump(data))
+        top += f"  '{node}':\n    - openstack.node_{node}\n"
+    (pillar / "top.sls").write_text(top)
+    if not (repo / ".git").exists():
+        git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "--allow-empty", "-m", name)
+    return git(repo, "rev-parse", "HEAD")
+
+
 @pytest.fixture(scope="module")
 def kit(lab_region, deploy_lab_dirs):
     """``kit(name, pillar_edit, node_pillar)``: commit the formula and the lab pillar (edited) to the
@@ -96,30 +122,9 @@ def kit(lab_region, deploy_lab_dirs):
         if tree.is_dir() and not tree.is_symlink() and not any(p.is_file() for p in tree.rglob("*")):
             shutil.rmtree(tree)
     secrets = make_secrets()
-    repo = deploy_lab_dirs["kit"]
 
     def _commit(name, edit=None, node_pillar=None):
-        shutil.rmtree(repo / "states", ignore_errors=True)
-        shutil.rmtree(repo / "pillar", ignore_errors=True)
-        shutil.copytree(tree_path("states"), repo / "states", ignore=shutil.ignore_patterns("__pycache__"))
-        pillar = repo / "pillar"
-        shutil.copytree(tree_path("pillar") + "/openstack", pillar / "openstack")
-        region = yaml.safe_load((pillar / "openstack" / "region" / "lab.sls").read_text())
-        extra = {"openstack": {"secrets": secrets}}
-        if edit:
-            edit(region, extra)
-        (pillar / "openstack" / "region" / "lab.sls").write_text(yaml.safe_dump(region))
-        (pillar / "openstack" / "run.sls").write_text(yaml.safe_dump(extra))
-        top = "test:\n  '*':\n    - openstack.region.lab\n    - openstack.environment.test\n    - openstack.run\n"
-        for node, data in (node_pillar or {}).items():  # after '*', so it wins
-            (pillar / "openstack" / f"node_{node}.sls").write_text(yaml.safe_dump(data))
-            top += f"  '{node}':\n    - openstack.node_{node}\n"
-        (pillar / "top.sls").write_text(top)
-        if not (repo / ".git").exists():
-            git(repo, "init", "-q", "-b", "main")
-        git(repo, "add", "-A")
-        git(repo, "commit", "-q", "--allow-empty", "-m", name)
-        return git(repo, "rev-parse", "HEAD")
+        return commit_kit(deploy_lab_dirs["kit"], name, secrets, edit=edit, node_pillar=node_pillar)
 
     return _commit
 
