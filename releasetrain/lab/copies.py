@@ -15,6 +15,9 @@ import os
 import yaml
 
 from releasetrain.lab import region, topology
+from releasetrain.lab.errors import LabError
+
+EXT_PILLAR = "releasetrain_lab"
 
 
 class Copies:
@@ -41,7 +44,11 @@ class Copies:
         return path
 
     def up(self, number, name):
-        """Bring copy ``number`` up (named ``name``) and wait for its minions; returns ``lab.up``'s summary."""
+        """Bring copy ``number`` up (named ``name``) and wait for its minions; returns ``lab.up``'s summary.
+        Refused while the master lacks the ext_pillar that gives the copy's minions their addresses."""
+        if not any(isinstance(entry, dict) and EXT_PILLAR in entry for entry in self.master_opts.get("ext_pillar") or []):
+            raise LabError(f"a candidate region needs its addresses from the {EXT_PILLAR} ext_pillar: add "
+                           f"`ext_pillar: [{{{EXT_PILLAR}: {{}}}}]` to the master configuration")
         return region.up(self.settings(number, name), self.master_opts, self.topology_file(number, name),
                          log=self.log)
 
