@@ -1,8 +1,10 @@
 """A real salt-master and salt-api wired for Gerrit, a deploy-kit repo, and a Gerrit REST stand-in on loopback."""
 
 import threading
+import time
 
 import pytest
+import requests
 from pytestshellutils.utils import ports
 
 from tests.support.gerrit import FAKE_DEPLOY, PROJECT, REACTOR, SECRET, GerritStandIn
@@ -70,6 +72,24 @@ def gerrit_master(make_master, rt_paths, deploy_kit, gerrit_rest, record_dir):
     return _make
 
 
+def _answering_api(master, attempts=3, wait=30):
+    """salt-api started and answering ``GET /`` (a started process whose CherryPy failed its 'start'
+    listener under load never answers: that one is stopped and started again); the entered context."""
+    for attempt in range(1, attempts + 1):
+        started = master.salt_api_daemon().started()
+        started.__enter__()
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(master.api_url, timeout=5).status_code == 200:
+                    return started
+            except requests.RequestException:
+                pass
+            time.sleep(0.5)
+        started.__exit__(None, None, None)
+    pytest.fail(f"salt-api did not answer on {master.api_url} after {attempts} starts")
+
+
 @pytest.fixture
 def running(gerrit_master):
     """Start a master and its salt-api; yields the master (``master.api_url`` is the hook base)."""
@@ -80,10 +100,7 @@ def running(gerrit_master):
         started = master.started()
         started.__enter__()
         stack.append(started)
-        api = master.salt_api_daemon()
-        api_started = api.started()
-        api_started.__enter__()
-        stack.append(api_started)
+        stack.append(_answering_api(master))
         return master
 
     yield _start
