@@ -185,7 +185,7 @@ class _Planner:
         ``disable``) disabled before; ``commands(group)`` runs after each batch's states."""
         # a canary guards running workloads: a bootstrap has none, and its computes install in parallel
         canary = canary_size(self.conf.get("canary", 0)) if maintenance else 0
-        groups = batches(self.members["compute"], self.conf["batch"], canary)
+        groups = batches(self.members["compute"], self.conf["batch" if maintenance else "bootstrap_batch"], canary)
         labels = (["canary"] if canary else []) + [f"batch{n}of{len(groups) - bool(canary)}"
                                                    for n in range(1, len(groups) + 1 - bool(canary))]
         for label, group in zip(labels, groups):

@@ -56,6 +56,7 @@ DEFAULTS = {
     # (cell_discovery runs on the first controller)
     "stages": formula_stages(),
     "batch": "25%",  # compute batch size: a count ("5") or a share ("25%")
+    "bootstrap_batch": "100%",  # ... in a bootstrap, which has no workload to guard: all at once
     # computes that go first, alone, in a batch of their own in an upgrade (a bootstrap has no
     # workload to guard): when the canary fails its gate, the run halts before any other compute
     # is touched (0: no canary batch)

@@ -63,7 +63,7 @@ def test_pillar_merges_over_the_defaults_and_keeps_the_rest():
 
 
 def test_bootstrap_order():
-    steps = plan("bootstrap", batch="50%")
+    steps = plan("bootstrap", batch="10%", bootstrap_batch="50%")
     assert [(s["stage"], s["targets"]) for s in steps["steps"]] == [
         ("precheck", []),
         ("infra", ["ctl01", "ctl02"]),
@@ -82,6 +82,11 @@ def test_bootstrap_order():
     assert glance["saltenv"] == "test" and glance["pillar"]["deploy"] == {"release": "r2", "env": "test", "stage": "glance_placement"}
     assert all(not s["before"] and not s["after"] for s in steps["steps"]), "new computes are not in Nova yet"
     assert steps["steps"][-2]["sls"] == ["openstack.nova.discover"]
+
+
+def test_a_bootstrap_applies_every_compute_at_once_unless_told_otherwise():
+    computes = [(s["id"], s["targets"]) for s in plan("bootstrap")["steps"] if s["stage"] == "compute"]
+    assert computes == [("08-compute-batch1of1", REGION["compute"])]
 
 
 def test_upgrade_order_one_controller_at_a_time_then_network_then_compute_batches():
