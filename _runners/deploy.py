@@ -94,9 +94,12 @@ def _inspect(minions, packages):
         return {}
     client = saltglue.local_client(__opts__)
     keys = ["openstack:distribution"] + [f"openstack:{c}:{key}" for c in sorted(packages) for key in ("version", "pkgs")]
-    asked = client.cmd(  # the pillar refreshed first: the pins are the ones the next state run sees
-        list(minions), ["saltutil.refresh_pillar", "grains.item", "pillar.item"],
-        [["wait=True"], ["oscodename"], keys], tgt_type="list", timeout=60,
+    # the pillar refreshed first, in a job of its own (a job keeps the pillar it started with): the
+    # pins are the ones the next state run sees; Salt 3008 masks pillar.item's values unless unmasked
+    client.cmd(list(minions), "saltutil.refresh_pillar", ["wait=True"], tgt_type="list", timeout=60)
+    asked = client.cmd(
+        list(minions), ["grains.item", "pillar.item"], [["oscodename"], [*keys, "unmask=True"]],
+        tgt_type="list", timeout=60,
     ) or {}
     facts, wanted = {}, {}
     for minion in minions:

@@ -67,7 +67,7 @@ def health_endpoint():
 @pytest.fixture(scope="module")
 def region_paths(tmp_path_factory):
     root = tmp_path_factory.mktemp("region")
-    paths = {name: root / name for name in ("store", "cache", "trace", "backup", "src")}
+    paths = {name: root / name for name in ("store", "cache", "trace", "backup", "src", "pillar")}
     for path in paths.values():
         path.mkdir()
     return paths
@@ -114,6 +114,7 @@ def region(salt_factories, region_paths):
                 # (whose _modules/ gives the minions openstack_health through sync_modules)
                 "test": [str(region_paths["store"] / "envs" / "test"), tree_path("orchestrate")],
             },
+            "pillar_roots": {"test": [str(region_paths["pillar"])]},  # what a test writes there
             "reactor": [{REACTOR_TAG: [str(reactor)]}],
             "log_level_logfile": "info",
         },

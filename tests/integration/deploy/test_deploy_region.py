@@ -74,14 +74,14 @@ def test_dry_run_changes_nothing(region, publish, deploy_settings, region_paths)
     steps = step_states(result)
     compute = [state for step, state in steps.items() if "-compute-" in step]
     assert compute and all(state["result"] is None for state in compute)
-    would = compute[0]["changes"]["nodes"]
-    assert set(would) == {"cmp01"} and "trace-done-compute" in would["cmp01"]
+    would = compute[0]["changes"]["nodes"]  # a bootstrap applies every compute at once
+    assert set(would) == {"cmp01", "cmp02", "cmp03"} and "trace-done-compute" in would["cmp01"]
     assert steps["deploy-region-record-verified"]["result"] is None
     assert status(region)["verified"] is False
 
 
 def test_bootstrap_runs_stages_in_order_and_records_verified(region, deploy_settings, region_paths):
-    result = orchestrate(region, {**deploy_settings, "batch": "50%"}, "r1")
+    result = orchestrate(region, {**deploy_settings, "bootstrap_batch": "50%"}, "r1")
     assert result.returncode == 0, result.stdout
     rows = trace_lines(region_paths, "r1")
     order = []
@@ -342,3 +342,22 @@ def test_a_catalog_that_cannot_be_read_stops_the_run_before_it_starts(region, de
     assert "HALTED before any node was touched: the API probe cannot read the region's catalog on ctl01" in result.stdout
     assert "keystone is down" in result.stdout
     assert len(trace_lines(region_paths)) == before
+
+
+def test_the_plan_reads_the_pillar_the_next_states_see_and_unmasked(region, region_paths):
+    """deploy.plan's guard asks the minions for pillar openstack:distribution: the pillar of the
+    release just published (not the one their last job had), and its value (Salt 3008 masks
+    pillar.item's values unless asked not to)."""
+    pillar = region_paths["pillar"]
+    serving = status(region)["release"]
+    (pillar / "top.sls").write_text("test:\n  '*':\n    - release\n")
+    (pillar / "release.sls").write_text("openstack:\n  distribution: trixie\n")
+    refused = region["run"].run("deploy.plan", f"release={serving}", "env=test", "mode=upgrade")
+    assert refused.returncode == 1, refused.stdout
+    assert refused.data["error"].startswith(
+        "the release runs on trixie but cmp01, cmp02, cmp03, ctl01, ctl02, net01 on bookworm: "
+        "mode upgrade does not change distributions; use mode=major"), refused.data
+    (pillar / "release.sls").write_text("openstack: {}\n")
+    planned = region["run"].run("deploy.plan", f"release={serving}", "env=test", "mode=upgrade")
+    assert planned.returncode == 0, planned.stdout
+    (pillar / "top.sls").unlink()
