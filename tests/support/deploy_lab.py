@@ -147,10 +147,11 @@ def release(lab_region, kit, deploy_lab_dirs):
     return _release
 
 
-def deploy(lab_region, name, **settings):
-    """``salt-run state.orchestrate deploy.region`` of release ``name`` to test; prints each step's time."""
+def deploy(lab_region, name, mode=None, **settings):
+    """``salt-run state.orchestrate deploy.region`` of release ``name`` to test (``mode`` left out:
+    the orchestration chooses; ``settings``: the ``deploy`` pillar); prints each step's time."""
     started = time.monotonic()
-    pillar = json.dumps({"release": name, "env": "test", "deploy": settings})
+    pillar = json.dumps({"release": name, "env": "test", "deploy": settings, **({"mode": mode} if mode else {})})
     ret = lab_region.salt_run_cli.run("state.orchestrate", "deploy.region", f"pillar={pillar}", _timeout=5400)
     total = time.monotonic() - started
     print(f"\ndeploy.region {name}: {total:.0f} s")
