@@ -8,11 +8,10 @@ its repo is dropped (:func:`superseded`). The train deploys only the newest pend
 (:func:`newest`): the deploy-kit commit of a merge holds every earlier one.
 """
 
-import contextlib
-import json
 import os
 
 from releasetrain.journal import now
+from releasetrain.statefile import StateFile
 
 
 def empty():
@@ -24,28 +23,14 @@ class TrainQueue:
         self.folder = folder
         self.path = os.path.join(folder, "queue.json")
         self.lock = lock
+        self._file = StateFile(self.path, lock, empty)
 
     def read(self):
-        try:
-            with open(self.path, encoding="utf-8") as handle:
-                return json.load(handle)
-        except (OSError, ValueError):
-            return empty()
+        return self._file.read()
 
-    def _write(self, queue):
-        os.makedirs(self.folder, exist_ok=True)
-        tmp = f"{self.path}.tmp-{os.getpid()}"
-        with open(tmp, "w", encoding="utf-8") as handle:
-            json.dump(queue, handle, sort_keys=True, indent=1)
-        os.replace(tmp, self.path)
-
-    @contextlib.contextmanager
     def changing(self):
         """Hold the lock and yield the queue; it is written back when the block ends without an error."""
-        with self.lock():
-            queue = self.read()
-            yield queue
-            self._write(queue)
+        return self._file.changing()
 
     def take_pending(self):
         """The merges waiting for the train, oldest first; the queue keeps none of them."""

@@ -21,7 +21,6 @@ start time).  Rules:
 """
 
 import contextlib
-import json
 import logging
 import os
 import time
@@ -32,6 +31,7 @@ import psutil
 from releasetrain.config import MAX_SECONDS
 from releasetrain.errors import ReleaseTrainError
 from releasetrain.journal import now
+from releasetrain.statefile import StateFile
 
 log = logging.getLogger(__name__)
 
@@ -106,30 +106,23 @@ def alive(who):
         return False
 
 
+def empty():
+    return {"next": 1, "waiting": [], "held": {}, "superseded": {}}
+
+
 def read(folder):
     """``regions.json`` in ``folder``: ``{"next", "waiting", "held", "superseded"}`` (empty when
     missing or unreadable)."""
-    try:
-        with open(os.path.join(folder, "regions.json"), encoding="utf-8") as handle:
-            state = json.load(handle)
-    except (OSError, ValueError):
-        state = {}
-    if not isinstance(state, dict):
-        state = {}
-    state.setdefault("next", 1)
-    state.setdefault("waiting", [])
-    state.setdefault("held", {})
-    state.setdefault("superseded", {})
-    return state
+    return StateFile(os.path.join(folder, "regions.json"), None, empty).read()
 
 
 class RegionPool:
     """The slots, the queue and the rules above; ``remove(slot)`` removes a slot's region."""
 
     def __init__(self, folder, lock, envs, region_settings, remove, poll=2.0, who=owner, is_alive=alive):
-        self.path = os.path.join(folder, "regions.json")
         self.folder = folder
         self.lock = lock
+        self._file = StateFile(os.path.join(folder, "regions.json"), lock, empty)
         self.slots = [Slot(number, env) for number, env in enumerate(envs[:region_settings.max_regions], 1)]
         self.settings = region_settings
         self.remove = remove
@@ -141,19 +134,9 @@ class RegionPool:
     def read(self):
         return read(self.folder)
 
-    def _write(self, state):
-        os.makedirs(self.folder, exist_ok=True)
-        tmp = f"{self.path}.tmp-{os.getpid()}"
-        with open(tmp, "w", encoding="utf-8") as handle:
-            json.dump(state, handle, sort_keys=True, indent=1)
-        os.replace(tmp, self.path)
-
-    @contextlib.contextmanager
     def changing(self):
-        with self.lock():
-            state = self.read()
-            yield state
-            self._write(state)
+        """Hold the lock and yield the state; written back when the block ends without an error."""
+        return self._file.changing()
 
     # -- a run's way through ------------------------------------------------------------
     @contextlib.contextmanager

@@ -45,7 +45,7 @@ def running_labs(owners=region.OWNERS):
     for name in names:
         if name.endswith(".lock"):
             continue
-        state_dir = _read(os.path.join(owners, name))
+        state_dir = region.read_file(os.path.join(owners, name))
         try:
             with open(os.path.join(state_dir or "", region.STATE_FILE), encoding="utf-8") as handle:
                 labs.append((state_dir, json.load(handle)))
@@ -57,7 +57,7 @@ def running_labs(owners=region.OWNERS):
 def for_minion(minion_id, pki_dir, owners=region.OWNERS):
     """The region pillar of the lab ``minion_id`` is a node of, or ``{}``: only when the master's
     accepted key of ``minion_id`` is the one that lab made."""
-    accepted = _read(os.path.join(pki_dir, "minions", minion_id)) if "/" not in minion_id else None
+    accepted = region.read_file(os.path.join(pki_dir, "minions", minion_id)) if "/" not in minion_id else None
     if not accepted:
         return {}
     for state_dir, state in running_labs(owners):
@@ -70,11 +70,3 @@ def for_minion(minion_id, pki_dir, owners=region.OWNERS):
         if any(node.name == minion_id for node in topo.nodes):
             return region_pillar(topo)
     return {}
-
-
-def _read(path):
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.read()
-    except OSError:
-        return None

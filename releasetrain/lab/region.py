@@ -49,7 +49,7 @@ def up(settings, master_opts, topology_path=None, wait=True, log=print):
             proxy.ProxyDirs(settings.state_dir, settings.cache_dir), topo.master_address, settings.proxy_port,
             settings.mirror,
         )
-        master_pub = _read(os.path.join(master_opts["pki_dir"], "master.pub"))
+        master_pub = read_file(os.path.join(master_opts["pki_dir"], "master.pub"))
         for node in topo.nodes:
             dirs = nodes.NodeDirs(settings.state_dir, node)
             network.ensure_node(topo, node)
@@ -167,7 +167,7 @@ def hold(name, wait=1200.0):
 
 def _claim(name, state_dir):
     path = os.path.join(OWNERS, name)
-    owner = _read(path)
+    owner = read_file(path)
     if owner and owner != state_dir and os.path.exists(os.path.join(owner, STATE_FILE)):
         raise LabError(
             f"the lab {name!r} is already up from state dir {owner}; "
@@ -180,7 +180,7 @@ def _claim(name, state_dir):
 
 def _release(name, state_dir):
     path = os.path.join(OWNERS, name)
-    if _read(path) == state_dir:
+    if read_file(path) == state_dir:
         os.unlink(path)
 
 
@@ -218,7 +218,7 @@ def _accept(pki_dir, minion_id, public):
     accepted = os.path.join(pki_dir, "minions")
     os.makedirs(accepted, exist_ok=True)
     path = os.path.join(accepted, minion_id)
-    if _read(path) != public:
+    if read_file(path) != public:
         with open(path, "w", encoding="utf-8") as handle:
             handle.write(public)
 
@@ -227,7 +227,7 @@ def _unaccept(pki_dir, minion_id, public):
     if not pki_dir:
         return
     path = os.path.join(pki_dir, "minions", minion_id)
-    if _read(path) == public:
+    if read_file(path) == public:
         os.unlink(path)
 
 
@@ -290,7 +290,8 @@ def _save_state(settings, state):
     os.replace(f"{path}.tmp", path)
 
 
-def _read(path):
+def read_file(path):
+    """The text of ``path``, or None when it cannot be read."""
     try:
         with open(path, encoding="utf-8") as handle:
             return handle.read()
