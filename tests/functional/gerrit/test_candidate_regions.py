@@ -15,6 +15,7 @@ from releasetrain.gerrit import events as gerrit
 from releasetrain.gerrit.pipeline import Pipeline
 from tests.support.gerrit import GerritStandIn
 from tests.support.gitrepos import commit, formula_entry, make_deploy_kit
+from tests.support.waiting import wait_until
 
 FIXTURES = pathlib.Path(__file__).parents[2] / "fixtures" / "gerrit"
 SECRET = "functional-secret"
@@ -105,11 +106,6 @@ def in_thread(world, event, results):
     return thread
 
 
-def wait_until(what, check, timeout=20):
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.05)
 
 
 def test_a_candidate_deploys_on_a_region_of_its_own_votes_and_removes_it(make_world):

@@ -12,6 +12,7 @@ import pytest
 from releasetrain.errors import ReleaseTrainError
 from releasetrain.gerrit import regions
 from releasetrain.locking import file_lock
+from tests.support.waiting import wait_until
 
 ENVS = ("volatile", "volatile-2", "volatile-3")
 
@@ -50,11 +51,6 @@ def start(pool, ev, taken, errors, name):
     return thread, release
 
 
-def wait_until(what, check, timeout=10):
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.02)
 
 
 def waiting(pool):
