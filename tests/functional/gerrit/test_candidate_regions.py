@@ -25,7 +25,7 @@ class Lab:
     """Which region is up, and when each went up and down; ``hold`` keeps a deploy running until set."""
 
     def __init__(self):
-        self.up_now, self.timeline, self.fail_up = set(), [], None
+        self.up_now, self.timeline, self.fail_up, self.slow_up = set(), [], None, False
         self.lock = threading.Lock()
 
     def up(self, number, name):
@@ -34,6 +34,10 @@ class Lab:
         with self.lock:
             self.up_now.add(name)
             self.timeline.append(("up", name))
+        if self.slow_up:  # as lab.up waiting for its minions, which a lab.down meanwhile removes
+            self.slow_up = False
+            wait_until("the region removed", lambda: name not in self.up_now)
+            raise gerrit.ReleaseTrainError(f"minions {name}-ctl01 did not answer test.ping within 180s")
         return {"nodes": {f"{name}-ctl01": {}, f"{name}-cmp01": {}}}
 
     def down(self, number, name):
@@ -217,3 +221,17 @@ def test_a_candidate_waiting_too_long_gets_minus_one_saying_so(make_world):
     assert message.endswith("no candidate region came free in 0.5s (1 of max_regions 1 in use, 0 candidate(s) ahead)")
     hold.set()
     first.join(30)
+
+
+def test_a_patchset_superseded_while_its_region_comes_up_gets_no_vote(make_world):
+    world, results = make_world(max_regions=1), []
+    world["lab"].slow_up = True
+    old = in_thread(world, patchset(world, number=1), results)
+    wait_until("patchset 1's region is coming up", lambda: world["lab"].up_now)
+    new = in_thread(world, patchset(world, number=2), results)
+    old.join(30)
+    new.join(30)
+    by_patchset = {r["patchset"]: r for r in results}
+    assert by_patchset[1]["result"] == "superseded", by_patchset[1]
+    assert by_patchset[2]["result"] == "success"
+    assert [r["body"]["labels"] for r in world["gerrit"].reviews] == [{}, {"Verified": 1}]
