@@ -230,6 +230,8 @@ class _Planner:
         controllers = self.members["controller"]
         stages = self.conf["stages"]
         self.add("precheck", [], render=self.render_checks(), sync=self.everyone())
+        if self.conf["bootstrap_packages"]:
+            self.add("packages", self.everyone(), self.conf["bootstrap_packages"])
         for stage in CONTROLLER_STAGES:
             self.add(stage, controllers, stages[stage])
         if self.members["network"]:

@@ -57,6 +57,10 @@ DEFAULTS = {
     "stages": formula_stages(),
     "batch": "25%",  # compute batch size: a count ("5") or a share ("25%")
     "bootstrap_batch": "100%",  # ... in a bootstrap, which has no workload to guard: all at once
+    # SLS a bootstrap applies on every node at once right after its precheck, e.g.
+    # [openstack.roles.packages]: each node installs its roles' packages in parallel before the
+    # ordered stages (which then find them installed); [] for none
+    "bootstrap_packages": [],
     # computes that go first, alone, in a batch of their own in an upgrade (a bootstrap has no
     # workload to guard): when the canary fails its gate, the run halts before any other compute
     # is touched (0: no canary batch)
@@ -220,6 +224,9 @@ def check_run_settings(conf):
     if conf.get("on_failure") not in ON_FAILURE:
         raise ReleaseTrainError(f"deploy:on_failure must be one of {', '.join(ON_FAILURE)}, not {conf.get('on_failure')!r}")
     check_limit(conf.get("max_api_outage"), key="deploy:max_api_outage")
+    first = conf.get("bootstrap_packages")
+    if not isinstance(first, list) or not all(isinstance(sls, str) and sls for sls in first):
+        raise ReleaseTrainError(f"deploy:bootstrap_packages must be a list of SLS names, not {first!r}")
     probe = conf.get("probe")
     if probe in (None, False):
         return

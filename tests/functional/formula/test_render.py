@@ -377,10 +377,23 @@ def test_roles_grain_selects_the_stages(formula_minion):
     }
 
 
+def test_roles_packages_installs_only_the_packages_of_the_nodes_roles(formula_minion):
+    compute = formula_minion("debian-12", minion_id="cmp01", roles=["compute"]).show_sls("openstack.roles.packages")
+    assert {state["__sls__"] for state in compute.values()} == {
+        "openstack.repo", "openstack.nova.compute.package", "openstack.neutron.compute.package"}
+    both = formula_minion("debian-12", roles=["controller", "network"]).show_sls("openstack.roles.packages")
+    installed = {name for args in by_function(both, "pkg.installed").values() for item in args["pkgs"]
+                 for name in (item if isinstance(item, dict) else {item: None})}
+    assert {"mariadb-server", "rabbitmq-server", "keystone", "nova-api", "neutron-l3-agent"} <= installed
+    assert "nova-compute" not in installed
+    assert not by_function(both, "file.managed") and not by_function(both, "service.running")
+
+
 def test_an_unknown_role_fails_the_render(formula_minion):
-    retcode, errors = formula_minion("debian-12", roles=["computer"]).call("state.show_sls", "openstack.roles")
-    assert retcode != 0
-    assert "unknown role(s) computer in the roles grain of ctl01" in errors[0].splitlines()[0]
+    for sls in ("openstack.roles", "openstack.roles.packages"):
+        retcode, errors = formula_minion("debian-12", roles=["computer"]).call("state.show_sls", sls)
+        assert retcode != 0
+        assert "unknown role(s) computer in the roles grain of ctl01" in errors[0].splitlines()[0], sls
 
 
 def test_clean_undoes_each_component(formula_minion):

@@ -89,6 +89,23 @@ def test_a_bootstrap_applies_every_compute_at_once_unless_told_otherwise():
     assert computes == [("08-compute-batch1of1", REGION["compute"])]
 
 
+def test_a_bootstrap_can_install_every_nodes_packages_at_once_first():
+    steps = plan("bootstrap", bootstrap_packages=["openstack.roles.packages"])["steps"]
+    assert [(s["id"], s["targets"], s["sls"]) for s in steps[:3]] == [
+        ("01-precheck", [], []),
+        ("02-packages", sorted(n for nodes in REGION.values() for n in nodes), ["openstack.roles.packages"]),
+        ("03-infra", ["ctl01", "ctl02"], ["openstack.infra"])]
+    assert steps[1]["gate"] == []
+    assert "packages" not in [s["stage"] for s in plan("bootstrap")["steps"]]
+    assert "packages" not in [s["stage"] for s in plan("upgrade", bootstrap_packages=["x"])["steps"]]
+
+
+@pytest.mark.parametrize("value", ["openstack.roles.packages", [""], [3], None])
+def test_bad_bootstrap_packages_are_one_line(value):
+    with pytest.raises(ReleaseTrainError, match="^deploy:bootstrap_packages must be a list of SLS names"):
+        settings.resolve({"bootstrap_packages": value})
+
+
 def test_upgrade_order_one_controller_at_a_time_then_network_then_compute_batches():
     steps = plan("upgrade")["steps"]
     assert [(s["stage"], s["targets"]) for s in steps] == [

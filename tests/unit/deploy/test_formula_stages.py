@@ -69,3 +69,16 @@ def test_each_node_gets_the_formula_stages_of_its_role_in_order(formula, mode):
                 if entry["role"] == role and (node == "ctl01" or entry["sls"] not in first_controller_only)
             ]
             assert applied[node] == wanted, node
+
+
+def test_every_stage_but_cell_discovery_names_its_package_sls_and_they_exist(formula):
+    import os
+
+    from releasetrain.loader import tree_path
+
+    for entry in formula:
+        packages = entry.get("packages") or []
+        assert packages or entry["deploy_stage"] == "cell_discovery", entry["name"]
+        for sls in packages:
+            assert sls.endswith(".package"), sls
+            assert os.path.isfile(os.path.join(tree_path("states"), *sls.split(".")) + ".sls"), sls
