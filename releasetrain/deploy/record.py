@@ -219,7 +219,7 @@ def begin(conf, call, make_probe=api_probe.ApiProbe):
     settings = conf.get("probe")
     if settings:
         node, command = settings["node"], deploy_run.with_openrc(settings, settings["command"])
-        raw = (call([node], "cmd.run_all", [command], {"python_shell": True}) or {}).get(node)
+        raw = (call([node], "cmd.run_all", [], deploy_run.shell_command(command)) or {}).get(node)
         ret = (raw or {}).get("ret")
         if not isinstance(ret, dict) or ret.get("retcode") != 0:
             detail = (ret.get("stderr") or ret.get("stdout")) if isinstance(ret, dict) else (ret or "no answer")

@@ -77,6 +77,13 @@ def with_openrc(step, text):
     return text
 
 
+def shell_command(text):
+    """``cmd.run_all``'s keyword arguments for shell command ``text``.  As a keyword, never a
+    positional argument: Salt reads a positional ``name=value...`` (``i=0; while ...``) as a keyword
+    argument ``name`` and refuses the call."""
+    return {"cmd": text, "python_shell": True}
+
+
 def run_commands(step, entries, call, test):
     """Run shell ``entries`` (node, cmd, and "what" it checks) one by one; returns what ran, halts
     on a failure whose reason starts with the entry's "what" (e.g. "nova online data migrations")."""
@@ -87,12 +94,13 @@ def run_commands(step, entries, call, test):
         if test:
             done.append({"node": node, "cmd": text, "would": "run"})
             continue
-        result = _returns(call([node], "cmd.run_all", [with_openrc(step, text)], {"python_shell": True}), [node])[node]
+        result = _returns(call([node], "cmd.run_all", [], shell_command(with_openrc(step, text))), [node])[node]
         if result is None:
             raise StepFailed(step["stage"], node, f"{what}no answer running {text!r}")
         ret, _ = result
         if not isinstance(ret, dict) or ret.get("retcode") != 0:
-            detail = ret.get("stderr") or ret.get("stdout") if isinstance(ret, dict) else ret
+            # not a dict: Salt's refusal (its first line says why; the function's docstring follows)
+            detail = ret.get("stderr") or ret.get("stdout") if isinstance(ret, dict) else str(ret).strip().split("\n")[0]
             code = ret.get("retcode") if isinstance(ret, dict) else "?"
             raise StepFailed(step["stage"], node, f"{what}{text!r} exited {code}: {str(detail).strip()[-300:]}")
         done.append({"node": node, "cmd": text, "stdout": ret.get("stdout", "")[-300:]})

@@ -109,6 +109,16 @@ def test_a_halted_step_says_so_in_its_done_event_and_the_next_step_never_starts(
                                "'echo broken >&2; exit 3' exited 3: broken")
 
 
+def test_a_command_that_starts_like_a_keyword_argument_runs_as_a_shell_command(region):
+    """Salt reads a positional ``i=0; ...`` as the keyword argument ``i``: the step must not pass it so."""
+    minion = region["minion"]
+    result = orchestrate(region, a_step("01-precheck", [minion], [(minion, "i=0; while [ $i -lt 2 ]; do i=$((i+1)); done; "
+                                                                           "echo rounds=$i; [ $i -eq 2 ]")]))
+    assert result.returncode == 0, result.stdout
+    (state,) = result.data["data"][next(iter(result.data["data"]))].values()
+    assert state["result"] is True and state["changes"]["commands"][0]["stdout"] == "rounds=2", state
+
+
 def test_a_dry_run_fires_them_too(region, event_listener):
     minion = region["minion"]
     start = time.time()
