@@ -178,6 +178,18 @@ def test_debian_13_runs_neutron_on_open_vswitch_with_the_userspace_datapath(rend
         assert default["interface_driver"] == "openvswitch" and default["ovs_use_veth"] == "true", ini
 
 
+@pytest.mark.parametrize("platform", sorted(PLATFORMS))
+def test_mariadb_keeps_the_general_ci_collations_where_it_would_change_them(rendered, platform):
+    """MariaDB 11.8 (Debian 13) defaults CHARSET=utf8 tables to uca1400: a table made after the
+    upgrade from 10.11 cannot reference one made before. Older MariaDB lacks the option."""
+    mysqld = _ini(_config(rendered[platform], "openstack-infra-mariadb-config-file-managed-99-openstack.cnf"))["mysqld"]
+    if platform == "debian-13":
+        assert mysqld["character_set_collations"] == "utf8mb3=utf8mb3_general_ci,utf8mb4=utf8mb4_general_ci"
+    else:
+        assert "character_set_collations" not in mysqld
+    assert mysqld["collation-server"] == "utf8_general_ci"
+
+
 PROVIDER = LAB_NODES["ctl01"]["provider_interface"]
 
 
