@@ -301,10 +301,15 @@ class _Planner:
             for probe in self.probes(stage, nodes)
         ]
 
-    def major(self, date, distribution):
+    def major(self, date, distribution, moved=()):
         """The offline upgrade to ``distribution``: pre-checks, the control plane stopped, each role's
         nodes moved to the new distribution, then the stages in dependency order (migrations on the
-        first controller), network nodes, computes, the Nova FFU workaround off, smoke."""
+        first controller), network nodes, computes, the Nova FFU workaround off, smoke.
+
+        Resumed after a halt, with the controllers ``moved`` to ``distribution`` already, the old
+        release's checks (upgrade checks, online data migrations, the backup) are left out: that
+        release no longer runs, its checks were passed and its backup taken by the halted run, and
+        the new release's tools would judge a schema its own migrations left half done."""
         if not distribution:
             raise ReleaseTrainError(
                 "mode major needs the release's target distribution (pillar openstack:distribution, e.g. trixie)"
@@ -320,17 +325,13 @@ class _Planner:
              "sls": (major["stop"] if role == "controller" else []) + list(major["distribution"][role])}
             for role in ROLES if self.members[role] and major["distribution"].get(role)
         ]
-        self.add(
-            "precheck",
-            [],
-            pillar=target,
-            commands=self.upgrade_checks()
+        resumed = set(controllers) <= set(moved)
+        old_release_checks = [] if resumed else (
+            self.upgrade_checks()
             + self.on_controller("online_data_migrations", what="nova online data migrations",
                                  rounds=major["online_migration_rounds"])
-            + self.on_controller("backup", path=path),
-            render=render,
-            sync=self.everyone(),
-        )
+            + self.on_controller("backup", path=path))
+        self.add("precheck", [], pillar=target, commands=old_release_checks, render=render, sync=self.everyone())
         self.add("stop", controllers, major["stop"], pillar=target, gate=[])
         self.add("distribution", controllers, major["distribution"]["controller"], pillar=target,
                  label="controller", gate=[], refresh_grains=True)
@@ -478,9 +479,12 @@ def plan_release(config, release, env, mode, pillar_deploy, date, ping, inspect=
     if inspect is not None:
         minions = sorted({minion for nodes in members.values() for minion in nodes})
         packages = formula_packages()
-        distribution = guard(mode, inspect(minions, packages), packages)
+        facts = inspect(minions, packages)
+        distribution = guard(mode, facts, packages)
+        moved = sorted(minion for minion, fact in facts.items() if distribution and fact.get("oscodename") == distribution)
     return build_plan(conf, members, release, env, mode, date=date, distribution=distribution,
-                      runs_dir=store.runs_dir, previous=store.previous(env), pillar_deploy=pillar_deploy)
+                      runs_dir=store.runs_dir, previous=store.previous(env), pillar_deploy=pillar_deploy,
+                      moved=moved if inspect is not None else ())
 
 
 def role_members(targets, ping, timeout):
@@ -500,13 +504,14 @@ def role_members(targets, ping, timeout):
 
 
 def build_plan(conf, members, release, env, mode, date=None, distribution=None, runs_dir=None, previous=None,
-               pillar_deploy=None):
+               pillar_deploy=None, moved=()):
     """The ordered steps deploying ``release`` from saltenv ``env`` in ``mode``, and the ``run``
     the orchestration records them in (:func:`_Planner.run`).
 
     ``members`` maps each role to the minion ids that hold it; ``distribution`` is the codename
     mode major moves the nodes to; ``runs_dir`` keeps the run's record and report; ``previous`` is
-    the release ``env`` served before (what ``on_failure: rollback`` goes back to).
+    the release ``env`` served before (what ``on_failure: rollback`` goes back to); ``moved``: the
+    minions already on ``distribution`` (a major run resumed after a halt).
     """
     if not release or not env:
         raise ReleaseTrainError("deploy.region needs pillar release=ID and env=ENV")
@@ -520,7 +525,7 @@ def build_plan(conf, members, release, env, mode, date=None, distribution=None, 
     elif mode in ("upgrade", "downgrade"):
         planner.upgrade(date)
     elif mode == "major":
-        planner.major(date, distribution)
+        planner.major(date, distribution, moved)
     else:
         raise ReleaseTrainError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
     result = {"release": release, "env": env, "mode": mode, "members": planner.members, "steps": planner.steps,

@@ -61,7 +61,7 @@ def call_with(catalog_ret, versions):
     calls = []
 
     def call(targets, fun, args, kwargs):
-        calls.append((list(targets), fun, list(args)))
+        calls.append((list(targets), fun, list(args), dict(kwargs)))
         if fun == "cmd.run_all":
             return {targets[0]: {"ret": catalog_ret, "retcode": 0}}
         if fun == "pkg.version":
@@ -84,7 +84,7 @@ def test_a_run_records_steps_versions_and_outages_and_closes(tmp_path):
     installed = {"ctl01": {"nova-api": "2:26.2.1-1", "nova-compute": ""}, "cmp01": {"nova-api": "", "nova-compute": "2:26.2.1-1"}}
     call, calls = call_with({"retcode": 0, "stdout": json.dumps(CATALOG)}, lambda node: installed[node])
     run = deploy_record.begin(run_conf(tmp_path, max_api_outage={"nova": 5}), call, make_probe=FakeProbe)
-    assert calls[0][1] == "cmd.run_all" and calls[0][2][0].startswith("if [ -r /root/admin-openrc ]")
+    assert calls[0][1] == "cmd.run_all" and calls[0][3]["cmd"].startswith("if [ -r /root/admin-openrc ]")
     assert run.probe.started and deploy_record.get(run.data["run"]) is run
     assert run.data["versions"] == {"ctl01": {"before": {"nova-api": "2:26.2.1-1"}},
                                     "cmp01": {"before": {"nova-compute": "2:26.2.1-1"}}}
