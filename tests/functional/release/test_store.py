@@ -441,13 +441,13 @@ def test_an_automatic_rollback_switches_back_and_applies_the_release_before_in_m
                                         "directory": str(tmp_path / "runs"), "nodes": [], "packages": []}}
 
     def call(targets, fun, args, kwargs):
-        ran.append((targets, fun, args))
+        ran.append((targets, fun, args, kwargs.get("cmd")))
         return {targets[0]: {"ret": {"retcode": 0, "stdout": "ok"}, "retcode": 0}}
 
     result = deploy_rollback.rollback(_halted_run(tmp_path), store, plan_for, call, by="t")
     assert (result["outcome"], result["to"], result["run"]) == ("deployed", "r1", "test-r1-Y")
     assert planned == [("r1", "test", "downgrade", {"on_failure": "halt", "batch": 1})]  # a failed rollback halts
-    assert ran == [(["ctl01"], "cmd.run_all", ["true"])]
+    assert ran == [(["ctl01"], "cmd.run_all", [], "true")]
     assert store.current("test") == "r1"
     (record,) = store.deployments(release="r1")
     assert (record["mode"], record["outcome"], record["rollback_of"]["release"]) == ("downgrade", "deployed", "r2")
