@@ -40,15 +40,15 @@ def _orchestrate(emit):
     return run
 
 
-def _pipeline(emit):
-    config = saltglue.load_config(__opts__)
-    region = ((config.raw.get("pipeline") or {}).get("candidate") or {}).get("region")
-    lab = None
-    if isinstance(region, dict):
-        from releasetrain.lab import copies, settings
+def _lab(topology):
+    """What brings candidate regions up and down: copies of ``topology`` (pipeline:candidate:region)."""
+    from releasetrain.lab import copies, settings
 
-        lab = copies.Copies(settings.from_opts(__opts__), __opts__, region.get("topology"), log=log.warning)
-    return rt_pipeline.Pipeline(config, _orchestrate(emit), emit=emit, lab=lab)
+    return copies.Copies(settings.from_opts(__opts__), __opts__, topology, log=log.warning)
+
+
+def _pipeline(emit):
+    return rt_pipeline.Pipeline(saltglue.load_config(__opts__), _orchestrate(emit), emit=emit, lab=_lab)
 
 
 @runner

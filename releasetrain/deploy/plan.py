@@ -475,7 +475,7 @@ def plan_release(config, release, env, mode, pillar_deploy, date, ping, inspect=
     conf = resolve(pillar_deploy)
     members = role_members(conf["targets"], ping, timeout=conf.get("ping_timeout", 5))
     mode = choose_mode(mode, recorded)
-    distribution = None
+    distribution, moved = None, ()
     if inspect is not None:
         minions = sorted({minion for nodes in members.values() for minion in nodes})
         packages = formula_packages()
@@ -484,7 +484,7 @@ def plan_release(config, release, env, mode, pillar_deploy, date, ping, inspect=
         moved = sorted(minion for minion, fact in facts.items() if distribution and fact.get("oscodename") == distribution)
     return build_plan(conf, members, release, env, mode, date=date, distribution=distribution,
                       runs_dir=store.runs_dir, previous=store.previous(env), pillar_deploy=pillar_deploy,
-                      moved=moved if inspect is not None else ())
+                      moved=moved)
 
 
 def role_members(targets, ping, timeout):

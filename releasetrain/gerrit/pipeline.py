@@ -108,15 +108,16 @@ def orchestration_outcome(sls, result):
 class Pipeline:
     def __init__(self, config, orchestrate, emit=lambda tag, data: None, by="releasetrain-pipeline", lab=None):
         """``orchestrate(sls, saltenv, pillar) -> (ok, summary)`` runs an orchestration (Salt's runner client);
-        ``lab`` (a :class:`releasetrain.lab.copies.Copies`) brings candidate regions up and down when
-        ``candidate:region`` is set."""
+        ``lab(topology)`` makes what brings candidate regions up and down (a
+        :class:`releasetrain.lab.copies.Copies` of that topology) when ``candidate:region`` is set."""
         self.config = config
         self.settings = pipeline_settings(config)
         self.region_settings = regions.settings(self.settings["candidate"]["region"], config.volatile_environments)
-        self.lab = lab
-        self.regions = None if self.region_settings is None or lab is None else regions.RegionPool(
+        self.lab = None if self.region_settings is None or lab is None else lab(self.region_settings.topology)
+        self.regions = None if self.lab is None else regions.RegionPool(
             os.path.join(config.store, "pipeline"), lambda: pipeline_lock(config, "regions"),
-            config.volatile_environments, self.region_settings, remove=lambda slot: lab.down(slot.number, slot.name))
+            config.volatile_environments, self.region_settings,
+            remove=lambda slot: self.lab.down(slot.number, slot.name))
         self.gerrit = gerrit.settings(config)
         self.store = Store(config)
         self.orchestrate = orchestrate

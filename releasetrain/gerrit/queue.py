@@ -20,9 +20,7 @@ def empty():
 
 class TrainQueue:
     def __init__(self, folder, lock):
-        self.folder = folder
         self.path = os.path.join(folder, "queue.json")
-        self.lock = lock
         self._file = StateFile(self.path, lock, empty)
 
     def read(self):

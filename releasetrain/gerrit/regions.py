@@ -110,19 +110,21 @@ def empty():
     return {"next": 1, "waiting": [], "held": {}, "superseded": {}}
 
 
-def read(folder):
+def state_file(folder, lock=None):
     """``regions.json`` in ``folder``: ``{"next", "waiting", "held", "superseded"}`` (empty when
-    missing or unreadable)."""
-    return StateFile(os.path.join(folder, "regions.json"), None, empty).read()
+    missing or unreadable); ``lock()`` guards its changes."""
+    return StateFile(os.path.join(folder, "regions.json"), lock, empty)
+
+
+def read(folder):
+    return state_file(folder).read()
 
 
 class RegionPool:
     """The slots, the queue and the rules above; ``remove(slot)`` removes a slot's region."""
 
     def __init__(self, folder, lock, envs, region_settings, remove, poll=2.0, who=owner, is_alive=alive):
-        self.folder = folder
-        self.lock = lock
-        self._file = StateFile(os.path.join(folder, "regions.json"), lock, empty)
+        self._file = state_file(folder, lock)
         self.slots = [Slot(number, env) for number, env in enumerate(envs[:region_settings.max_regions], 1)]
         self.settings = region_settings
         self.remove = remove
@@ -132,7 +134,7 @@ class RegionPool:
 
     # -- the file ---------------------------------------------------------------------
     def read(self):
-        return read(self.folder)
+        return self._file.read()
 
     def changing(self):
         """Hold the lock and yield the state; written back when the block ends without an error."""

@@ -77,7 +77,7 @@ def make_world(formula_repos, rt_paths):
                        "rest": {"url": server.url, "user": "u", "password": "p"}},
             "pipeline": {"deploy_kit": str(kit), "settle": 0,
                          "candidate": {"region": {"max_regions": max_regions, "wait": wait}}}}})
-        pipeline = Pipeline(config, orchestrate, lab=lab)
+        pipeline = Pipeline(config, orchestrate, lab=lambda topology: lab)
         pipeline.regions.poll = 0.05
         return {"pipeline": pipeline, "calls": calls, "gerrit": server, "lab": lab, "holds": holds,
                 "settings": gerrit.settings(config), "formula": formula_repos["formula"]}
