@@ -4,6 +4,7 @@ bootstrap of the candidate kit there -> Verified on the Gerrit stand-in -> the r
 
 * Patchset 1 of a change is superseded by patchset 2 while its region is up: it is stopped, its
   region removed, it gets a message and no vote; patchset 2 deploys the whole region and gets +1.
+* Another change posted meanwhile waits in order (``max_regions: 1``) and runs after patchset 2.
 * A patchset whose nova.conf template does not render gets -1 naming the stage and the state.
 * Nothing of a candidate region is left on the host afterwards: namespaces, bridges, mounts,
   containers, its apt proxy and its minion keys.
@@ -144,6 +145,9 @@ def test_a_new_patchset_supersedes_the_running_one_and_gets_plus_one_on_its_own_
         time.sleep(2)
     second, second_sha = _patchset(gate, CHANGE, 2, "nova: patchset 2")
     post_hook(gate.api, second)
+    time.sleep(2)  # the other change's ticket comes after patchset 2's
+    broken, gate.broken_sha = _patchset(gate, BROKEN, 1, "nova: state_path from a setting", _break_nova_conf)
+    post_hook(gate.api, broken)
 
     old = _run_of(gate, CHANGE, 1)
     assert old["result"] == "superseded" and "superseded by patchset 2" in old["reason"], old
@@ -157,16 +161,27 @@ def test_a_new_patchset_supersedes_the_running_one_and_gets_plus_one_on_its_own_
     (vote,) = _reviews_of(gerrit_server, second_sha)
     assert vote["labels"] == {"Verified": 1} and "PASSED" in vote["message"].splitlines()[0], vote
     assert "  ok      " in vote["message"]  # every step's result and time
-    _assert_nothing_left(gate_state_dir(gate.lab_settings), gate.master, gate.lab_settings)
+    # the other change takes cand1 as soon as it is free: what is left is checked once that one is done
+    assert [step["ok"] for step in new["steps"] if step["step"] == "remove region"] == [True], new["steps"]
+
+
+def _break_nova_conf(text):
+    broken = text.replace("state_path: /var/lib/nova", "state_path: '{nova_state_dir}'", 1)
+    assert broken != text
+    return broken
+
+
+def _seconds(run, name):
+    return sum(step["seconds"] for step in run["steps"] if step["step"] == name)
 
 
 def test_a_nova_conf_template_error_gets_minus_one_naming_the_stage_and_the_state(gate, gerrit_server):
-    event, sha = _patchset(gate, BROKEN, 1, "nova: state_path from a setting",
-                           lambda text: text.replace("state_path: /var/lib/nova", "state_path: '{nova_state_dir}'", 1))
-    post_hook(gate.api, event)
+    """The change posted while patchset 2 held the only region: it waited its turn, then failed."""
     run = _run_of(gate, BROKEN, 1)
+    new = _run_of(gate, CHANGE, 2)
     assert run["result"] == "failure", run
-    (vote,) = _reviews_of(gerrit_server, sha)
+    assert _seconds(run, "queue") > _seconds(new, "deploy"), (run["steps"], new["steps"])
+    (vote,) = _reviews_of(gerrit_server, gate.broken_sha)
     message = vote["message"]
     print("\n" + message)
     assert vote["labels"] == {"Verified": -1}
