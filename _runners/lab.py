@@ -18,10 +18,10 @@ the topology's master address); ``lab/README.md`` describes the topology file.
 
 import logging
 
-from releasetrain.lab import cloud, region, settings
+from releasetrain.lab import cloud, copies, region, settings
 from releasetrain.lab import topology as lab_topology
 from releasetrain.lab.errors import LabError
-from releasetrain.saltglue import flag, runner, text
+from releasetrain.saltglue import flag, positive_int, runner, text
 
 log = logging.getLogger(__name__)
 
@@ -107,13 +107,21 @@ def check(topology: text = None):
 
 
 @runner
-def cloud_config(out: text, topology: text = None, **options):
+def cloud_config(out: text, topology: text = None, copy: positive_int = None, **options):
     """Write salt-cloud provider, profiles and map for an OpenStack public cloud.
+
+    ``copy=N`` writes them for the N-th copy of the topology instead: the candidate region
+    ``candN`` of the review gate, its nodes ``candN-<node>`` and its ranges moved past the
+    original's, so several candidates' regions fit in one project.
 
     CLI Example:
 
     .. code-block:: bash
 
         salt-run lab.cloud_config topology=lab/region-minimal.yml out=/etc/salt
+        salt-run lab.cloud_config copy=1 out=/etc/salt
     """
-    return cloud.write(lab_topology.load(topology), out, **options)
+    topo = lab_topology.load(topology)
+    if copy is not None:
+        topo = lab_topology.parse(copies.derived(topo, copy), source=f"{topo.source}, copy {copy}")
+    return cloud.write(topo, out, **options)

@@ -100,9 +100,9 @@ def _on_own_region(pipeline, run, event, built, by):
 
         try:
             with run.step("region", slot.env) as step:
-                pipeline.lab.down(slot.number, slot.name)  # whatever a crashed run left there
+                pipeline.lab.down(slot.number)  # whatever a crashed run left there
                 check()
-                step["nodes"] = sorted(pipeline.lab.up(slot.number, slot.name).get("nodes") or {})
+                step["nodes"] = sorted(pipeline.lab.up(slot.number).get("nodes") or {})
             check()
             targets = {role: {"tgt": f"{slot.prefix}* and G@roles:{role}", "tgt_type": "compound"} for role in ROLES}
             ok, report = _deploy(pipeline, run, event, built, slot.env, slot.env, by, {"targets": targets}, check)
@@ -113,7 +113,7 @@ def _on_own_region(pipeline, run, event, built, by):
             raise
         finally:
             with run.step("remove region", slot.env):
-                pipeline.lab.down(slot.number, slot.name)
+                pipeline.lab.down(slot.number)
     return ok, report, slot.env
 
 

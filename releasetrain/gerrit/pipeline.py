@@ -117,7 +117,7 @@ class Pipeline:
         self.regions = None if self.lab is None else regions.RegionPool(
             os.path.join(config.store, "pipeline"), lambda: pipeline_lock(config, "regions"),
             config.volatile_environments, self.region_settings,
-            remove=lambda slot: self.lab.down(slot.number, slot.name))
+            remove=lambda slot: self.lab.down(slot.number))
         self.gerrit = gerrit.settings(config)
         self.store = Store(config)
         self.orchestrate = orchestrate

@@ -31,12 +31,12 @@ import psutil
 from releasetrain.config import MAX_SECONDS
 from releasetrain.errors import ReleaseTrainError
 from releasetrain.journal import now
+from releasetrain.lab import copies
 from releasetrain.statefile import StateFile
 
 log = logging.getLogger(__name__)
 
 DEFAULTS = {"topology": None, "max_regions": 1, "wait": 3600}
-NAME = "cand{}"  # slot number -> region name; its minions are "<name>-<node>"
 
 
 class Superseded(ReleaseTrainError):
@@ -86,7 +86,7 @@ class Slot:
 
     @property
     def name(self):
-        return NAME.format(self.number)
+        return copies.NAME.format(self.number)
 
     @property
     def prefix(self):

@@ -18,6 +18,14 @@ from releasetrain.lab import region, topology
 from releasetrain.lab.errors import LabError
 
 EXT_PILLAR = "releasetrain_lab"
+NAME = "cand{}"  # copy number -> region name; its minions are "<name>-<node>"
+
+
+def derived(original, number):
+    """Topology data of copy ``number`` of the parsed topology ``original``: named ``cand<number>``,
+    its nodes ``cand<number>-<node>``."""
+    name = NAME.format(number)
+    return topology.derive(original, name, f"{name}-", number)
 
 
 class Copies:
@@ -27,15 +35,15 @@ class Copies:
         self.topology_path = topology_path
         self.log = log
 
-    def settings(self, number, name):
-        return dataclasses.replace(self.lab_settings, state_dir=f"{self.lab_settings.state_dir}-{name}",
+    def settings(self, number):
+        return dataclasses.replace(self.lab_settings, state_dir=f"{self.lab_settings.state_dir}-{NAME.format(number)}",
                                    proxy_port=self.lab_settings.proxy_port + number)
 
-    def topology_file(self, number, name):
+    def topology_file(self, number):
         """Write copy ``number``'s topology file (checked) and return its path."""
         original = topology.load(self.topology_path)
-        data = topology.derive(original, name, f"{name}-", number)
-        path = f"{self.lab_settings.state_dir}-{name}.yml"
+        data = derived(original, number)
+        path = f"{self.lab_settings.state_dir}-{data['name']}.yml"
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(f"{path}.tmp", "w", encoding="utf-8") as handle:
             handle.write(f"# copy {number} of {original.source}, written by releasetrain\n")
@@ -43,15 +51,15 @@ class Copies:
         os.replace(f"{path}.tmp", path)
         return path
 
-    def up(self, number, name):
-        """Bring copy ``number`` up (named ``name``) and wait for its minions; returns ``lab.up``'s summary.
+    def up(self, number):
+        """Bring copy ``number`` up and wait for its minions; returns ``lab.up``'s summary.
         Refused while the master lacks the ext_pillar that gives the copy's minions their addresses."""
         if not any(isinstance(entry, dict) and EXT_PILLAR in entry for entry in self.master_opts.get("ext_pillar") or []):
             raise LabError(f"a candidate region needs its addresses from the {EXT_PILLAR} ext_pillar: add "
                            f"`ext_pillar: [{{{EXT_PILLAR}: {{}}}}]` to the master configuration")
-        return region.up(self.settings(number, name), self.master_opts, self.topology_file(number, name),
+        return region.up(self.settings(number), self.master_opts, self.topology_file(number),
                          log=self.log)
 
-    def down(self, number, name):
+    def down(self, number):
         """Remove copy ``number``: everything of it, also what a crashed run left."""
-        return region.down(self.settings(number, name))
+        return region.down(self.settings(number))

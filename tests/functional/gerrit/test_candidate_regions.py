@@ -13,6 +13,7 @@ import pytest
 from releasetrain import config as rt_config
 from releasetrain.gerrit import events as gerrit
 from releasetrain.gerrit.pipeline import Pipeline
+from releasetrain.lab import copies
 from tests.support.gerrit import GerritStandIn
 from tests.support.gitrepos import commit, formula_entry, make_deploy_kit
 from tests.support.waiting import wait_until
@@ -28,7 +29,8 @@ class Lab:
         self.up_now, self.timeline, self.fail_up, self.slow_up = set(), [], None, False
         self.lock = threading.Lock()
 
-    def up(self, number, name):
+    def up(self, number):
+        name = copies.NAME.format(number)
         if self.fail_up:
             raise gerrit.ReleaseTrainError(self.fail_up)
         with self.lock:
@@ -40,7 +42,8 @@ class Lab:
             raise gerrit.ReleaseTrainError(f"minions {name}-ctl01 did not answer test.ping within 180s")
         return {"nodes": {f"{name}-ctl01": {}, f"{name}-cmp01": {}}}
 
-    def down(self, number, name):
+    def down(self, number):
+        name = copies.NAME.format(number)
         with self.lock:
             if name in self.up_now:
                 self.up_now.discard(name)

@@ -6,7 +6,7 @@ import salt.cloud
 import salt.config
 import yaml
 
-from releasetrain.lab import cloud, topology
+from releasetrain.lab import cloud, copies, topology
 
 
 def test_generated_files_load_with_salt_cloud_config(tmp_path):
@@ -69,3 +69,23 @@ def test_runner_writes_the_files(make_master, tmp_path):
     assert os.path.exists(ret.data["main"])
     profiles = open(tmp_path / "cloud" / "cloud.profiles.d" / "releasetrain.conf", encoding="utf-8").read()
     assert "Ubuntu 24.04" in profiles
+
+
+def test_runner_writes_a_candidate_regions_copy(make_master, tmp_path):
+    """``copy=N``: the review gate's region candN, its nodes and networks named and moved as the lab's copy."""
+    salt_run = make_master().salt_run_cli(timeout=120)
+    ret = salt_run.run("lab.cloud_config", f"out={tmp_path / 'cloud'}", "copy=1")
+    assert ret.returncode == 0, ret.stdout
+    with open(ret.data["map"], encoding="utf-8") as handle:
+        mapped = yaml.safe_load(handle)
+    vms = {name: spec for entries in mapped.values() for entry in entries for name, spec in entry.items()}
+    copy = topology.parse(copies.derived(topology.load(), 1))
+    assert sorted(vms) == sorted(node.name for node in copy.nodes) == [
+        "cand1-cmp01", "cand1-cmp02", "cand1-ctl01", "cand1-net01"]
+    assert vms["cand1-ctl01"]["networks"][0] == {"name": "cand1-mgmt", "fixed": ["10.231.42.11"]}
+    assert ret.data["map"].endswith("cand1.map")
+
+    for bad in ("copy=0", "copy=-1", "copy=two"):
+        ret = salt_run.run("lab.cloud_config", f"out={tmp_path / 'bad'}", bad)
+        assert ret.returncode != 0 and "copy" in ret.stdout, (bad, ret.stdout)
+    assert not (tmp_path / "bad").exists()

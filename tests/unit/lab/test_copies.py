@@ -14,13 +14,13 @@ def make(tmp_path, opts):
 
 def test_each_copy_has_its_own_state_dir_proxy_port_and_checked_topology_file(tmp_path):
     lab = make(tmp_path, {})
-    two = lab.settings(2, "cand2")
+    two = lab.settings(2)
     assert (two.state_dir, two.proxy_port) == (str(tmp_path / "lab-cand2"), 3150)
-    path = lab.topology_file(2, "cand2")
+    path = lab.topology_file(2)
     assert path == str(tmp_path / "lab-cand2.yml")
     with open(path, encoding="utf-8") as handle:
         written = yaml.safe_load(handle)
-    assert written == topology.derive(topology.load(), "cand2", "cand2-", 2)
+    assert written == topology.derive(topology.load(), "cand2", "cand2-", 2) == copies.derived(topology.load(), 2)
     assert topology.load(path).master_address.exploded == "10.231.74.1"
 
 
@@ -28,5 +28,5 @@ def test_a_copy_does_not_come_up_without_the_ext_pillar_for_its_addresses(tmp_pa
     lab = make(tmp_path, {"ext_pillar": [{"git": "main https://example.invalid/pillar"}]})
     with pytest.raises(LabError, match=r"needs its addresses from the releasetrain_lab ext_pillar: add "
                                        r"`ext_pillar: \[\{releasetrain_lab: \{\}\}\]`"):
-        lab.up(1, "cand1")
+        lab.up(1)
     assert not (tmp_path / "lab-cand1").exists()
