@@ -2,18 +2,20 @@
 environment and vote Verified +1 or -1 on the change (``releasetrain:pipeline:candidate``).
 
 With ``candidate:region`` set, each candidate gets a region of its own
-(:mod:`releasetrain.gerrit.regions`): it waits for a slot in order, brings the slot's lab region
-up, deploys there (bootstrap) to the slot's volatile environment, votes, and always removes the
-region.  A superseded candidate gets a message and no vote.
+(:mod:`releasetrain.gerrit.regions`): it waits for a slot in order, is published to the slot's
+volatile environment, brings the slot's lab region up (over the role layers of its own package
+states, with ``layers: true``), deploys there (bootstrap), votes, and always removes the region.  A superseded candidate gets a message and no vote.
 """
 
 import contextlib
+import os
 
 from releasetrain.deploy import record as deploy_record
 from releasetrain.deploy.settings import ROLES
 from releasetrain.errors import ReleaseTrainError
 from releasetrain.gerrit import events as gerrit
 from releasetrain.gerrit import regions
+from releasetrain.lab import layers
 from releasetrain.release import packaging
 
 
@@ -54,8 +56,9 @@ def _package(pipeline, run, event, by):
     return built
 
 
-def _deploy(pipeline, run, event, built, env, saltenv, by, extra_deploy, check=lambda: None):
-    """Publish ``built`` to ``env`` and run the candidate orchestration there: ``(ok, report)``."""
+def _deploy(pipeline, run, event, built, env, saltenv, by, extra_deploy, check=lambda: None, prepare=lambda: None):
+    """Publish ``built`` to ``env``, ``prepare()`` (a candidate region brings itself up there), and run
+    the candidate orchestration there: ``(ok, report)``."""
     conf = pipeline.settings["candidate"]
     ok, report = False, ""
     try:
@@ -63,6 +66,7 @@ def _deploy(pipeline, run, event, built, env, saltenv, by, extra_deploy, check=l
             with run.step("publish", env):
                 pipeline.store.publish(built["release"], env, by=by)
             check()
+            prepare()
             with run.step("deploy", env) as step:
                 pillar = {**(conf.get("pillar") or {}), "release": built["release"], "env": env,
                           "mode": "bootstrap", "kit": built["tarball"], "change": event["change"],
@@ -98,14 +102,21 @@ def _on_own_region(pipeline, run, event, built, by):
                 raise regions.Superseded(f"patchset {event['patchset']} of change {event['change']} was "
                                          f"superseded by patchset {newer}")
 
-        try:
+        def region_up():
             with run.step("region", slot.env) as step:
                 pipeline.lab.down(slot.number)  # whatever a crashed run left there
                 check()
-                step["nodes"] = sorted(pipeline.lab.up(slot.number).get("nodes") or {})
+                tree = pipeline.config.env_tree(slot.env)  # the candidate, published: its role layers
+                source = layers.Source(os.path.join(tree, "states"), os.path.join(tree, "pillar"), slot.env)
+                up = pipeline.lab.up(slot.number, layers=source if pipeline.region_settings.layers else None)
+                step["nodes"] = sorted(up.get("nodes") or {})
+                step["layers"] = sum(1 for info in (up.get("nodes") or {}).values() if info.get("layer"))
             check()
+
+        try:
             targets = {role: {"tgt": f"{slot.prefix}* and G@roles:{role}", "tgt_type": "compound"} for role in ROLES}
-            ok, report = _deploy(pipeline, run, event, built, slot.env, slot.env, by, {"targets": targets}, check)
+            ok, report = _deploy(pipeline, run, event, built, slot.env, slot.env, by, {"targets": targets}, check,
+                                 region_up)
             check()
         except ReleaseTrainError as err:
             if not isinstance(err, regions.Superseded):

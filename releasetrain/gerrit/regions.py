@@ -36,7 +36,7 @@ from releasetrain.statefile import StateFile
 
 log = logging.getLogger(__name__)
 
-DEFAULTS = {"topology": None, "max_regions": 1, "wait": 3600}
+DEFAULTS = {"topology": None, "max_regions": 1, "wait": 3600, "layers": False}
 
 
 class Superseded(ReleaseTrainError):
@@ -52,6 +52,7 @@ class RegionSettings:
     topology: str  # the lab topology every candidate region copies
     max_regions: int
     wait: float  # seconds a candidate waits for a slot
+    layers: bool  # nodes mount the role layers of the candidate's package states (releasetrain.lab.layers)
 
 
 def settings(section, volatile_environments):
@@ -76,7 +77,9 @@ def settings(section, volatile_environments):
         raise ReleaseTrainError("releasetrain:pipeline:candidate:region:wait must be a number of seconds")
     if path is not None and (not isinstance(path, str) or not path or "\0" in path):
         raise ReleaseTrainError("releasetrain:pipeline:candidate:region:topology must be a file path")
-    return RegionSettings(path, count, float(wait))
+    if not isinstance(values["layers"], bool):
+        raise ReleaseTrainError("releasetrain:pipeline:candidate:region:layers must be true or false")
+    return RegionSettings(path, count, float(wait), values["layers"])
 
 
 @dataclass(frozen=True)

@@ -43,20 +43,15 @@ def ensure_keys(dirs, node):
         return handle.read()
 
 
-def ensure_root(dirs, base_root):
-    """Mount the node's overlay root (base image below, the node's layer above)."""
+def ensure_root(dirs, base_root, layer=None):
+    """Mount the node's overlay root: the base image below, then its role layer if it has one
+    (:mod:`releasetrain.lab.layers`), the node's own layer on top."""
     for path in (dirs.upper, dirs.work, dirs.root):
         os.makedirs(path, exist_ok=True)
+    lower = f"{layer}:{base_root}" if layer else base_root
     if not host.mounted(dirs.root):
-        host.run(
-            "mount",
-            "-t",
-            "overlay",
-            "overlay",
-            "-o",
-            f"lowerdir={base_root},upperdir={dirs.upper},workdir={dirs.work}",
-            dirs.root,
-        )
+        host.run("mount", "-t", "overlay", "overlay", "-o",
+                 f"lowerdir={lower},upperdir={dirs.upper},workdir={dirs.work}", dirs.root)
 
 
 def write_config(dirs, topology, node, master_port, proxy_port, master_pub=None):

@@ -13,6 +13,7 @@ import shutil
 import time
 
 from releasetrain.lab import host, image, network, nodes, proxy, topology
+from releasetrain.lab import layers as role_layers
 from releasetrain.lab.errors import LabError
 from releasetrain.locking import file_lock
 
@@ -22,8 +23,12 @@ STATE_FILE = "state.json"
 OWNERS = "/run/releasetrain-lab"
 
 
-def up(settings, master_opts, topology_path=None, wait=True, log=print):
-    """Build (or complete) the lab for ``topology_path``; a no-op when it is up."""
+def up(settings, master_opts, topology_path=None, wait=True, log=print, layers=None):
+    """Build (or complete) the lab for ``topology_path``; a no-op when it is up.
+
+    ``layers`` (a :class:`releasetrain.lab.layers.Source`: a release's trees) mounts each new node
+    over the role layer of that release's package states, built first when it is not cached; a
+    layer that cannot be made is logged, and its nodes come up without one."""
     host.require()
     topo_data, topo = _read_topology(topology_path)
     _check_master(master_opts, topo)
@@ -49,6 +54,11 @@ def up(settings, master_opts, topology_path=None, wait=True, log=print):
             proxy.ProxyDirs(settings.state_dir, settings.cache_dir), topo.master_address, settings.proxy_port,
             settings.mirror,
         )
+        fresh = [node for node in topo.nodes if not host.mounted(nodes.NodeDirs(settings.state_dir, node).root)]
+        node_layers = _layers(settings, topo, fresh, layers, base_roots, log) if layers and fresh else {}
+        state.setdefault("layers", {}).update(
+            {name: os.path.basename(os.path.dirname(path)) for name, path in node_layers.items()})
+        _save_state(settings, state)
         master_pub = read_file(os.path.join(master_opts["pki_dir"], "master.pub"))
         for node in topo.nodes:
             dirs = nodes.NodeDirs(settings.state_dir, node)
@@ -57,7 +67,7 @@ def up(settings, master_opts, topology_path=None, wait=True, log=print):
             _accept(master_opts["pki_dir"], node.name, public)
             state["accepted"][node.name] = public
             _save_state(settings, state)
-            nodes.ensure_root(dirs, base_roots[distribution(settings, node)])
+            nodes.ensure_root(dirs, base_roots[distribution(settings, node)], node_layers.get(node.name))
             if not nodes.running(dirs):
                 # a node whose nspawn died may have left its systemd behind: clear it first
                 nodes.stop_all([(dirs, network.netns_path(topo, node))])
@@ -69,6 +79,15 @@ def up(settings, master_opts, topology_path=None, wait=True, log=print):
     if answered is not None:
         result["answering"] = sorted(answered)
     return result
+
+
+def _layers(settings, topo, fresh, source, base_roots, log):
+    try:
+        return role_layers.prepare(settings, topo, fresh, source, base_roots,
+                                   lambda node: distribution(settings, node), log=log)
+    except LabError as err:
+        log(f"{err}; the nodes come up without role layers")
+        return {}
 
 
 def distribution(settings, node):
@@ -119,6 +138,7 @@ def status(settings):
             "pid": nodes.read_pid(dirs),
             "roles": list(node.roles),
             "distribution": distribution(settings, node),
+            "layer": (state.get("layers") or {}).get(node.name),
             "addresses": {net: str(addr) for net, addr in node.addresses.items()},
             "netns": network.netns_name(topo, node),
         }

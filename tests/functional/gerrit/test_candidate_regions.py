@@ -29,7 +29,7 @@ class Lab:
         self.up_now, self.timeline, self.fail_up, self.slow_up = set(), [], None, False
         self.lock = threading.Lock()
 
-    def up(self, number):
+    def up(self, number, layers=None):
         name = copies.NAME.format(number)
         if self.fail_up:
             raise gerrit.ReleaseTrainError(self.fail_up)
@@ -120,7 +120,7 @@ def test_a_candidate_deploys_on_a_region_of_its_own_votes_and_removes_it(make_wo
     run = world["pipeline"].on_event(patchset(world))
     assert run["result"] == "success" and run["region"] == "cand1" and run["envs"] == ["volatile"]
     assert [step["step"] for step in run["steps"]] == [
-        "package", "queue", "region", "publish", "deploy", "remove region", "vote"]
+        "package", "queue", "publish", "region", "deploy", "remove region", "vote"]
     assert world["lab"].timeline == [("up", "cand1"), ("down", "cand1")] and not world["lab"].up_now
     ((sls, saltenv, pillar),) = world["calls"]
     assert (sls, saltenv, pillar["env"], pillar["mode"]) == ("deploy.region", "volatile", "volatile", "bootstrap")

@@ -4,6 +4,8 @@ bootstrap of the candidate kit there -> Verified on the Gerrit stand-in -> the r
 
 * Patchset 1 of a change is superseded by patchset 2 while its region is up: it is stopped, its
   region removed, it gets a message and no vote; patchset 2 deploys the whole region and gets +1.
+  Patchset 1's region built the role layers of the candidate's package states (``layers: true``):
+  patchset 2's nodes mount them, and the deploy runs every state as before.
 * Another change posted meanwhile waits in order (``max_regions: 1``) and runs after patchset 2.
 * A patchset whose nova.conf template does not render gets -1 naming the stage and the state.
 * Nothing of a candidate region is left on the host afterwards: namespaces, bridges, mounts,
@@ -52,7 +54,7 @@ def lab_master_overrides(deploy_lab_dirs, gerrit_server):
             "gerrit": {"secret": SECRET, "projects": {PROJECT: {"repo": "kit", "branches": ["master"]}},
                        "rest": {"url": gerrit_server.url, "user": "releasetrain", "password": "p"}},
             "pipeline": {"deploy_kit": str(deploy_lab_dirs["deploy_kit"]), "settle": 0.5,
-                         "candidate": {"region": {"max_regions": 1, "wait": RUN_WAIT}}},
+                         "candidate": {"region": {"max_regions": 1, "wait": RUN_WAIT, "layers": True}}},
         },
         "file_roots": {"base": [tree_path("orchestrate")],
                        "volatile": [str(envs / "volatile" / "states"), tree_path("orchestrate")]},
@@ -145,7 +147,10 @@ def test_a_new_patchset_supersedes_the_running_one_and_gets_plus_one_on_its_own_
         time.sleep(2)
     second, second_sha = _patchset(gate, CHANGE, 2, "nova: patchset 2")
     post_hook(gate.api, second)
-    time.sleep(2)  # the other change's ticket comes after patchset 2's
+    deadline = time.monotonic() + 300
+    while not [t for t in gate.pipeline.status()["candidate_regions"]["waiting"] if t["patchset"] == 2]:
+        assert time.monotonic() < deadline, "patchset 2 did not queue for a region"
+        time.sleep(1)  # the other change's ticket comes after patchset 2's
     broken, gate.broken_sha = _patchset(gate, BROKEN, 1, "nova: state_path from a setting", _break_nova_conf)
     post_hook(gate.api, broken)
 
@@ -154,9 +159,14 @@ def test_a_new_patchset_supersedes_the_running_one_and_gets_plus_one_on_its_own_
     assert [r["labels"] for r in _reviews_of(gerrit_server, first_sha)] == [{}]
 
     new = _run_of(gate, CHANGE, 2)
-    print(f"\npatchset to vote, full bootstrap on cand1: {time.monotonic() - started:.0f} s")
-    for step in new["steps"]:
-        print(f"  {step['step']:<14} {step['seconds']:8.1f} s")
+    print(f"\nchange {CHANGE}: patchset 1 event to patchset 2's vote: {time.monotonic() - started:.0f} s")
+    for run in (old, new):
+        print(f"patchset {run['patchset']} ({run['result']}, {run['seconds']:.0f} s):")
+        for step in run["steps"]:
+            print(f"  {step['step']:<14} {step['seconds']:8.1f} s  {step.get('layers', '')}")
+    # patchset 1's region built the role layers of these package states; patchset 2's mounts them
+    (region_step,) = [step for step in new["steps"] if step["step"] == "region"]
+    assert region_step["layers"] == 4, new["steps"]
     assert new["result"] == "success" and new["region"] == "cand1" and new["envs"] == ["volatile"], new
     (vote,) = _reviews_of(gerrit_server, second_sha)
     assert vote["labels"] == {"Verified": 1} and "PASSED" in vote["message"].splitlines()[0], vote

@@ -65,6 +65,8 @@ def waiting(pool):
     ({"wait": float("nan")}, "wait must be a number of seconds"),
     ({"topology": ""}, "topology must be a file path"),
     ({"size": 2}, "unknown key 'size'"),
+    ({"layers": "yes"}, "layers must be true or false"),
+    ({"layers": 1}, "layers must be true or false"),
     ("yes", "must be a mapping"),
 ])
 def test_bad_region_settings_are_one_line(section, message):
@@ -75,7 +77,8 @@ def test_bad_region_settings_are_one_line(section, message):
 
 def test_no_region_section_means_no_regions_and_defaults_otherwise():
     assert regions.settings(None, ENVS) is None
-    assert regions.settings({}, ENVS) == regions.RegionSettings(None, 1, 3600.0)
+    assert regions.settings({}, ENVS) == regions.RegionSettings(None, 1, 3600.0, False)
+    assert regions.settings({"layers": True}, ENVS).layers is True
 
 
 def test_with_one_region_candidates_run_one_after_the_other_in_order(make_pool):

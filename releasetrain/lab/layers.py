@@ -1,0 +1,261 @@
+"""Role layers: a node's packages, installed once by the release's own package states, kept as an
+overlayfs layer for the next region that installs the same.
+
+Most of a region's bootstrap is package installation (nova-compute alone pulls libvirt and QEMU).
+A candidate region is made from scratch for every patchset, so the review gate can keep what
+``openstack.roles.packages`` (every package state of a node's roles, the ``packages`` of
+``states/openstack/stages.yaml``) installs on a node, and mount it between the base image and
+the node's own layer next time.  The deploy then runs every state as before: its package states
+find the packages installed, everything else (configuration, databases, services, checks) runs
+in full.
+
+A layer's key is the base image plus the lowstate of those package states rendered for the node,
+by ``salt-call --local`` in a scratch copy of the base image with the release's own state and
+pillar trees: every package name, version pin and repository.  A release that installs anything
+else gets a layer of its own, so a layer never holds a package the release's states would not
+install.  Nothing runs from a layer while it is built (``policy-rc.d`` refuses every service
+start); its services start at the node's boot, with the packages' defaults, as after a fresh
+installation.  Layers live under ``<cache_dir>/layers``; the newest :data:`KEEP` are kept.
+"""
+
+import concurrent.futures
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import time
+import uuid
+from dataclasses import dataclass
+
+from releasetrain.lab import host, image
+from releasetrain.lab.errors import LabError
+from releasetrain.locking import file_lock
+
+VERSION = 1
+SLS = "openstack.roles.packages"
+KEEP = 8  # layers kept in the cache (the newest by last use)
+BUILD_WAIT = 3600  # seconds to wait for another run's build of the same layer
+BUILD_TIMEOUT = 1800
+TREES = "/run/releasetrain-layer"  # where the release's trees are mounted in the scratch root
+CONFIG = "/etc/salt/minion.d/releasetrain-layer.conf"
+POLICY_RC = "/usr/sbin/policy-rc.d"
+PROXY = "/etc/apt/apt.conf.d/01releasetrain-lab-proxy"
+# what a build leaves in its layer that is not the packages': removed before the layer is kept
+SCRATCH = (CONFIG.lstrip("/"), POLICY_RC.lstrip("/"), PROXY.lstrip("/"), "etc/salt/pki", "etc/machine-id",
+           "var/cache/salt", "var/log/salt", "var/cache/apt/archives", "var/cache/apt/pkgcache.bin",
+           "var/cache/apt/srcpkgcache.bin", "run", "tmp", "root/.cache")
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where the release's trees are: ``states`` (file_roots) and ``pillar`` (pillar_roots), served
+    as environment ``saltenv``."""
+    states: str
+    pillar: str
+    saltenv: str
+
+
+def root_dir(settings):
+    return os.path.join(settings.cache_dir, "layers")
+
+
+def prepare(settings, topo, nodes, source, base_roots, distribution, log=print):
+    """``{node name: layer path}`` for ``nodes`` of ``topo``, each layer built first when it is not
+    cached.  ``base_roots`` maps a distribution to its image root, ``distribution(node)`` names a
+    node's.  Raises a one-line :class:`LabError` when a layer cannot be rendered or built."""
+    for path in (source.states, source.pillar):
+        if not os.path.isdir(path):
+            raise LabError(f"role layers: the release's tree {path} is not there")
+    started = time.monotonic()
+    jobs = {node.name: (node, base_roots[distribution(node)]) for node in nodes}
+    with concurrent.futures.ThreadPoolExecutor(max_workers=len(jobs) or 1) as pool:
+        keys = dict(zip(jobs, pool.map(lambda job: key(settings, topo, job[0], job[1], source), jobs.values())))
+        by_key = {}
+        for name, found in keys.items():
+            by_key.setdefault(found, jobs[name])
+        built = dict(zip(by_key, pool.map(lambda item: ensure(settings, topo, item[1][0], item[1][1], source, item[0], log),
+                                          by_key.items())))
+    evict(settings, keep=set(by_key))
+    log(f"role layers for {len(jobs)} node(s), {len(by_key)} distinct, ready in {time.monotonic() - started:.0f} s")
+    return {name: built[found] for name, found in keys.items()}
+
+
+def key(settings, topo, node, base_root, source):
+    """The layer key of ``node``: its base image and the lowstate of its package states."""
+    with _scratch(settings) as scratch:
+        _mount(scratch, base_root)
+        try:
+            _configure(scratch["root"], topo, node, source)
+            out = _salt_call(scratch["root"], source, "state.show_low_sls", SLS, timeout=300)
+        finally:
+            _unmount(scratch)
+    chunks = out.get("local") if isinstance(out, dict) else None
+    if not isinstance(chunks, list) or not all(isinstance(chunk, dict) for chunk in chunks):
+        raise LabError(f"role layers: {SLS} does not render for {node.name}: {_first_line(chunks)}")
+    return digest(os.path.dirname(base_root), chunks)
+
+
+def digest(base_image, chunks):
+    """A layer's key from its base image's folder and its package states' lowstate (without the
+    run's own bookkeeping: the environment, the order)."""
+    lowstate = sorted(({k: v for k, v in chunk.items() if not k.startswith("__") or k == "__id__"}
+                       for chunk in chunks if isinstance(chunk, dict)), key=lambda c: json.dumps(c, sort_keys=True))
+    for chunk in lowstate:
+        chunk.pop("order", None)
+    data = {"version": VERSION, "base": os.path.basename(os.path.normpath(base_image)), "lowstate": lowstate}
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def path_of(settings, found):
+    return os.path.join(root_dir(settings), found, "upper")
+
+
+def is_ready(settings, found):
+    return os.path.exists(os.path.join(root_dir(settings), found, "ready.json"))
+
+
+def ensure(settings, topo, node, base_root, source, found, log=print):
+    """The layer ``found``: built from ``node``'s package states unless cached; its path."""
+    final = os.path.join(root_dir(settings), found)
+    os.makedirs(root_dir(settings), exist_ok=True)
+    with file_lock(f"{final}.lock", BUILD_WAIT, f"role layer {found}"):
+        if not is_ready(settings, found):
+            _build(settings, topo, node, base_root, source, final, log)
+        os.utime(os.path.join(final, "ready.json"))  # last use, for eviction
+    return os.path.join(final, "upper")
+
+
+def _build(settings, topo, node, base_root, source, final, log):
+    started = time.monotonic()
+    log(f"role layer {os.path.basename(final)}: installing {node.name}'s packages ({', '.join(node.roles)})")
+    with _scratch(settings) as scratch:
+        _mount(scratch, base_root)
+        try:
+            root = scratch["root"]
+            _configure(root, topo, node, source, proxy=f"http://{topo.master_address}:{settings.proxy_port}/")
+            out = _salt_call(root, source, "state.sls", SLS, timeout=BUILD_TIMEOUT)
+        finally:
+            _unmount(scratch)
+        failed = _failures(out)
+        if failed:
+            raise LabError(f"role layers: {SLS} failed for {node.name}: {failed}")
+        for path in SCRATCH:
+            target = os.path.join(scratch["upper"], path)
+            if os.path.isdir(target) and not os.path.islink(target):
+                shutil.rmtree(target)
+            elif os.path.lexists(target):
+                os.unlink(target)
+        shutil.rmtree(final, ignore_errors=True)
+        os.makedirs(final)
+        os.rename(scratch["upper"], os.path.join(final, "upper"))
+    ready = {"key": os.path.basename(final), "node": node.name, "roles": list(node.roles),
+             "base": os.path.dirname(base_root), "seconds": round(time.monotonic() - started, 1)}
+    with open(os.path.join(final, "ready.json"), "w", encoding="utf-8") as handle:
+        json.dump(ready, handle)
+    log(f"role layer {ready['key']} built in {ready['seconds']:.0f} s")
+
+
+def _failures(out):
+    """The first failed state of a ``state.sls`` return, as one line; '' when all succeeded."""
+    states = out.get("local") if isinstance(out, dict) else None
+    if not isinstance(states, dict) or not states:
+        return _first_line(states)
+    for state_id, ret in states.items():
+        if not isinstance(ret, dict) or ret.get("result") is not True:
+            comment = ret.get("comment") if isinstance(ret, dict) else ret
+            return f"{state_id.split('_|-')[1] if '_|-' in state_id else state_id}: {_first_line(comment)}"
+    return ""
+
+
+def _first_line(value):
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    if isinstance(value, list) and value:
+        text = str(value[0])
+    return (text.strip().splitlines() or ["(nothing)"])[0][:300]
+
+
+def evict(settings, keep=()):
+    """Remove all but the :data:`KEEP` most recently used layers (never one in ``keep`` or mounted)."""
+    folder = root_dir(settings)
+    if not os.path.isdir(folder):
+        return []
+    with open("/proc/self/mountinfo", encoding="utf-8") as handle:
+        mounts = handle.read()
+    ready = []
+    for name in os.listdir(folder):
+        marker = os.path.join(folder, name, "ready.json")
+        if os.path.exists(marker):
+            ready.append((os.path.getmtime(marker), name))
+    removed = []
+    for _, name in sorted(ready, reverse=True)[KEEP:]:
+        if name in keep or os.path.join(folder, name) in mounts:
+            continue
+        shutil.rmtree(os.path.join(folder, name), ignore_errors=True)
+        removed.append(name)
+    return removed
+
+
+@contextlib.contextmanager
+def _scratch(settings):
+    """A scratch overlay's folders (upper, work, root) under the layers' folder, removed afterwards."""
+    base = os.path.join(root_dir(settings), f".scratch-{uuid.uuid4().hex[:10]}")
+    dirs = {part: os.path.join(base, part) for part in ("upper", "work", "root")}
+    for path in dirs.values():
+        os.makedirs(path)
+    try:
+        yield dirs
+    finally:
+        if host.mounted(dirs["root"]):
+            host.run("umount", "-l", dirs["root"], check=False)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _mount(scratch, base_root):
+    host.run("mount", "-t", "overlay", "overlay", "-o",
+             f"lowerdir={base_root},upperdir={scratch['upper']},workdir={scratch['work']}", scratch["root"])
+
+
+def _unmount(scratch):
+    if host.mounted(scratch["root"]):
+        host.run("umount", scratch["root"])
+
+
+def _configure(root, topo, node, source, proxy=None):
+    """A masterless minion that is ``node`` (its id and roles grain) serving the release's trees."""
+    import salt.utils.yaml  # pylint: disable=import-outside-toplevel
+
+    env = source.saltenv
+    config = {
+        "id": node.name, "file_client": "local", "saltenv": env, "pillarenv": env, "ipv6": False,
+        "file_roots": {env: [f"{TREES}/states"]}, "pillar_roots": {env: [f"{TREES}/pillar"]},
+        "grains": {"roles": list(node.roles), "releasetrain_lab": topo.name},
+    }
+    _write(root, CONFIG, salt.utils.yaml.safe_dump(config, default_flow_style=False))
+    _write(root, POLICY_RC, "#!/bin/sh\n# a role layer is being built: no service starts\nexit 101\n", 0o755)
+    if proxy:
+        _write(root, PROXY, f'Acquire::http::Proxy "{proxy}";\n')
+
+
+def _salt_call(root, source, *args, timeout):
+    proc = host.run(
+        "systemd-nspawn", "-q", "-D", root, "--register=no", "--keep-unit", "--link-journal=no",
+        f"--bind-ro={os.path.realpath(source.states)}:{TREES}/states",
+        f"--bind-ro={os.path.realpath(source.pillar)}:{TREES}/pillar",
+        "--setenv=DEBIAN_FRONTEND=noninteractive",
+        f"{image.SALT_VENV}/bin/salt-call", "--local", "--out=json", "--log-level=quiet", *args,
+        check=False, timeout=timeout,
+    )
+    try:
+        return json.loads(proc.stdout)
+    except ValueError:
+        detail = " ".join((proc.stderr or proc.stdout).split())[-300:]
+        raise LabError(f"role layers: salt-call {args[0]} gave no result ({proc.returncode}): {detail}") from None
+
+
+def _write(root, path, text, mode=0o644):
+    target = os.path.join(root, path.lstrip("/"))
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    with open(target, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.chmod(target, mode)

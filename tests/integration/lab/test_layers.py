@@ -1,0 +1,89 @@
+"""Role layers built for real: salt-call in a scratch copy of the cached base image renders and
+applies ``openstack.roles.packages`` of a release tree this test writes (a file and a check that
+no service may start, not packages: no network needed), and a node's overlay root mounts it."""
+
+import os
+
+import pytest
+
+from releasetrain.lab import host, image, layers, nodes, settings, topology
+from releasetrain.lab.errors import LabError
+
+pytestmark = [pytest.mark.lab, pytest.mark.slow]
+
+PACKAGES_SLS = """\
+layer-marker:
+  file.managed:
+    - name: /etc/releasetrain-layer-test
+    - contents: {{ (pillar['marker'] ~ ' ' ~ grains['roles'] | join(',')) | tojson }}
+no-service-may-start:
+  cmd.run:
+    - name: '/usr/sbin/policy-rc.d; test $? = 101'
+{%- if pillar.get('fail') %}
+a-package-that-fails:
+  cmd.run:
+    - name: 'echo "E: Unable to locate package nova-compte" >&2; exit 100'
+{%- endif %}
+"""
+
+
+@pytest.fixture
+def release(tmp_path):
+    def write(marker, fail=False):
+        tree = tmp_path / f"release-{marker}"
+        (tree / "states" / "openstack" / "roles").mkdir(parents=True, exist_ok=True)
+        (tree / "states" / "openstack" / "roles" / "packages.sls").write_text(PACKAGES_SLS)
+        (tree / "pillar").mkdir(exist_ok=True)
+        (tree / "pillar" / "top.sls").write_text("volatile:\n  '*':\n    - marker\n")
+        (tree / "pillar" / "marker.sls").write_text(f"marker: {marker}\nfail: {str(fail).lower()}\n")
+        return layers.Source(str(tree / "states"), str(tree / "pillar"), "volatile")
+    return write
+
+
+@pytest.fixture
+def lab(lab_settings, tmp_path):
+    """Settings whose layers go to a folder of this test's; the shared base image."""
+    own = settings.make(state_dir=str(tmp_path / "state"), cache_dir=str(tmp_path / "cache"))
+    return own, {lab_settings.suite: image.ensure(lab_settings, lab_settings.suite)}, lab_settings.suite
+
+
+def test_a_layer_holds_what_the_package_states_made_and_is_built_once(lab, release, tmp_path):
+    own, base_roots, suite = lab
+    topo = topology.load()
+    ctl, net = topo.nodes[0], topo.nodes[1]
+    lines = []
+    made = layers.prepare(own, topo, [ctl, net], release("one"), base_roots, lambda node: suite, log=lines.append)
+    assert made[ctl.name] != made[net.name]  # other roles, other package states
+    for node in (ctl, net):
+        upper = made[node.name]
+        with open(os.path.join(upper, "etc/releasetrain-layer-test"), encoding="utf-8") as handle:
+            assert handle.read() == f"one {','.join(node.roles)}\n"
+        for scratch in layers.SCRATCH:  # the build's own files are not kept
+            assert not os.path.lexists(os.path.join(upper, scratch)), scratch
+    assert sum("installing" in line for line in lines) == 2
+
+    lines.clear()
+    again = layers.prepare(own, topo, [ctl, net], release("one"), base_roots, lambda node: suite, log=lines.append)
+    assert again == made and not any("installing" in line for line in lines)
+
+    other = layers.prepare(own, topo, [ctl], release("two"), base_roots, lambda node: suite, log=lines.append)
+    assert other[ctl.name] != made[ctl.name]  # the pillar changed what the states make
+
+    dirs = nodes.NodeDirs(str(tmp_path / "state"), ctl)
+    nodes.ensure_root(dirs, base_roots[suite], made[ctl.name])
+    try:
+        with open(os.path.join(dirs.root, "etc/releasetrain-layer-test"), encoding="utf-8") as handle:
+            assert handle.read() == "one controller\n"
+        assert os.path.exists(os.path.join(dirs.root, "opt/salt/bin/salt-minion"))  # the base image below
+    finally:
+        nodes.unmount(dirs)
+
+
+def test_a_failing_package_state_makes_no_layer_and_says_which(lab, release):
+    own, base_roots, suite = lab
+    topo = topology.load()
+    with pytest.raises(LabError, match=r"openstack.roles.packages failed for ctl01: a-package-that-fails: "):
+        layers.prepare(own, topo, [topo.nodes[0]], release("three", fail=True), base_roots, lambda node: suite)
+    left = os.listdir(layers.root_dir(own))
+    assert not [name for name in left if not name.endswith(".lock")], left
+    assert not [point for point in host.mount_points() if point.startswith(layers.root_dir(own))]

@@ -1,0 +1,63 @@
+"""Role layers' keys, failure lines and eviction (the builds themselves: tests/integration/lab/test_layers.py)."""
+
+import json
+import os
+
+import pytest
+
+from releasetrain.lab import layers, settings
+from releasetrain.lab.errors import LabError
+
+CHUNK = {"state": "pkg", "fun": "installed", "__id__": "openstack-nova-compute-package-pkg-installed",
+         "name": "openstack-nova-compute-package-pkg-installed", "pkgs": [{"nova-compute": "2:26.2.2-1~deb12u3"}],
+         "__sls__": "openstack.nova.compute.package", "__env__": "volatile", "order": 10042}
+REPO = {"state": "file", "fun": "managed", "__id__": "openstack-repo", "name": "/etc/apt/sources.list.d/x.list",
+        "contents": "deb http://m/debian bookworm main", "__sls__": "openstack.repo", "__env__": "volatile", "order": 1}
+
+
+def test_a_key_is_the_base_image_and_what_the_package_states_install():
+    key = layers.digest("/c/images/bookworm-salt3008.4-a3a689defb", [CHUNK, REPO])
+    # the environment it was rendered in and the state order are the run's, not the layer's
+    assert key == layers.digest("/c/images/bookworm-salt3008.4-a3a689defb/",
+                                [{**REPO, "__env__": "volatile2", "order": 7}, {**CHUNK, "__env__": "volatile2"}])
+    others = [
+        layers.digest("/c/images/trixie-salt3008.4-42209b66b7", [CHUNK, REPO]),
+        layers.digest("/c/images/bookworm-salt3008.4-a3a689defb", [{**CHUNK, "pkgs": [{"nova-compute": "2:26.2.2-1"}]}, REPO]),
+        layers.digest("/c/images/bookworm-salt3008.4-a3a689defb", [{**CHUNK, "pkgs": [{"nova-compute": None}, "qemu-kvm"]}, REPO]),
+        layers.digest("/c/images/bookworm-salt3008.4-a3a689defb", [CHUNK, {**REPO, "contents": "deb http://n/debian bookworm main"}]),
+        layers.digest("/c/images/bookworm-salt3008.4-a3a689defb", [CHUNK]),
+    ]
+    assert len({key, *others}) == 6
+
+
+def test_a_failed_build_is_named_by_its_first_failing_state():
+    ok = {"pkg_|-a_|-a_|-installed": {"result": True, "comment": "fine"}}
+    assert layers._failures({"local": ok}) == ""
+    failed = {**ok, "pkg_|-nova_|-nova_|-installed": {"result": False, "comment": "E: Version '9' not found\nmore"}}
+    assert layers._failures({"local": failed}) == "nova: E: Version '9' not found"
+    assert layers._failures({"local": ["Rendering SLS 'volatile:openstack.roles.packages' failed: x\ny"]}) == (
+        "Rendering SLS 'volatile:openstack.roles.packages' failed: x")
+    assert layers._failures({"local": {}}) != ""
+    assert layers._failures(None) != ""
+
+
+def test_the_newest_layers_are_kept_and_the_ones_in_use_too(tmp_path, monkeypatch):
+    monkeypatch.setattr(layers, "KEEP", 2)
+    lab = settings.make(state_dir=str(tmp_path / "state"), cache_dir=str(tmp_path), mirror="http://m/debian",
+                        security_mirror="http://m/debian-security")
+    for age, name in enumerate(["newest", "newer", "old", "older"]):
+        os.makedirs(tmp_path / "layers" / name / "upper")
+        marker = tmp_path / "layers" / name / "ready.json"
+        marker.write_text(json.dumps({"key": name}))
+        os.utime(marker, (1_000_000 - age, 1_000_000 - age))
+    os.makedirs(tmp_path / "layers" / "half-built" / "upper")  # no ready.json: another run builds it
+    assert layers.evict(lab, keep={"older"}) == ["old"]
+    assert sorted(os.listdir(tmp_path / "layers")) == ["half-built", "newer", "newest", "older"]
+
+
+def test_a_release_tree_that_is_not_there_makes_no_layer(tmp_path):
+    lab = settings.make(state_dir=str(tmp_path / "state"), cache_dir=str(tmp_path), mirror="http://m/debian",
+                        security_mirror="http://m/debian-security")
+    source = layers.Source(str(tmp_path / "states"), str(tmp_path / "pillar"), "volatile")
+    with pytest.raises(LabError, match=r"role layers: the release's tree .*/states is not there"):
+        layers.prepare(lab, None, [], source, {}, lambda node: "bookworm")
