@@ -207,7 +207,8 @@ def _install_salt(settings, rootfs, log):
         host.run(*nspawn, "sh", "-c", f"{venv} && {SALT_VENV}/bin/pip install -q {requirement}", timeout=1800)
 
 
-def _write(rootfs, path, text, mode=0o644):
+def write_in(rootfs, path, text, mode=0o644):
+    """Write ``text`` to ``path`` inside the root folder ``rootfs`` (folders made as needed)."""
     target = os.path.join(rootfs, path.lstrip("/"))
     os.makedirs(os.path.dirname(target), exist_ok=True)
     with open(target, "w", encoding="utf-8") as handle:
@@ -216,13 +217,13 @@ def _write(rootfs, path, text, mode=0o644):
 
 
 def _configure(settings, suite, rootfs):
-    _write(
+    write_in(
         rootfs,
         "/etc/apt/sources.list",
         f"deb {settings.mirror} {suite} main\ndeb {settings.mirror} {suite}-updates main\n"
         f"deb {settings.security_mirror} {suite}-security main\n",
     )
-    _write(rootfs, "/etc/systemd/system/salt-minion.service", MINION_UNIT)
+    write_in(rootfs, "/etc/systemd/system/salt-minion.service", MINION_UNIT)
     wants = os.path.join(rootfs, "etc/systemd/system/multi-user.target.wants")
     os.makedirs(wants, exist_ok=True)
     os.symlink("/etc/systemd/system/salt-minion.service", os.path.join(wants, "salt-minion.service"))
@@ -231,7 +232,7 @@ def _configure(settings, suite, rootfs):
         if not os.path.lexists(link):
             os.symlink("/dev/null", link)
     # Each node writes its own machine-id and hostname into its overlay.
-    _write(rootfs, "/etc/machine-id", "")
+    write_in(rootfs, "/etc/machine-id", "")
     with contextlib.suppress(FileNotFoundError):
         os.unlink(os.path.join(rootfs, "etc/hostname"))
     shutil.rmtree(os.path.join(rootfs, "var/cache/apt/archives"), ignore_errors=True)

@@ -28,7 +28,7 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from releasetrain.lab import host, image
+from releasetrain.lab import host, image, nodes
 from releasetrain.lab.errors import LabError
 from releasetrain.locking import file_lock
 
@@ -40,9 +40,8 @@ BUILD_TIMEOUT = 1800
 TREES = "/run/releasetrain-layer"  # where the release's trees are mounted in the scratch root
 CONFIG = "/etc/salt/minion.d/releasetrain-layer.conf"
 POLICY_RC = "/usr/sbin/policy-rc.d"
-PROXY = "/etc/apt/apt.conf.d/01releasetrain-lab-proxy"
 # what a build leaves in its layer that is not the packages': removed before the layer is kept
-SCRATCH = (CONFIG.lstrip("/"), POLICY_RC.lstrip("/"), PROXY.lstrip("/"), "etc/salt/pki", "etc/machine-id",
+SCRATCH = (CONFIG.lstrip("/"), POLICY_RC.lstrip("/"), nodes.APT_PROXY_CONF.lstrip("/"), "etc/salt/pki", "etc/machine-id",
            "var/cache/salt", "var/log/salt", "var/cache/apt/archives", "var/cache/apt/pkgcache.bin",
            "var/cache/apt/srcpkgcache.bin", "run", "tmp", "root/.cache")
 
@@ -231,10 +230,10 @@ def _configure(root, topo, node, source, proxy=None):
         "file_roots": {env: [f"{TREES}/states"]}, "pillar_roots": {env: [f"{TREES}/pillar"]},
         "grains": {"roles": list(node.roles), "releasetrain_lab": topo.name},
     }
-    _write(root, CONFIG, salt.utils.yaml.safe_dump(config, default_flow_style=False))
-    _write(root, POLICY_RC, "#!/bin/sh\n# a role layer is being built: no service starts\nexit 101\n", 0o755)
+    image.write_in(root, CONFIG, salt.utils.yaml.safe_dump(config, default_flow_style=False))
+    image.write_in(root, POLICY_RC, "#!/bin/sh\n# a role layer is being built: no service starts\nexit 101\n", 0o755)
     if proxy:
-        _write(root, PROXY, f'Acquire::http::Proxy "{proxy}";\n')
+        image.write_in(root, nodes.APT_PROXY_CONF, f'Acquire::http::Proxy "{proxy}";\n')
 
 
 def _salt_call(root, source, *args, timeout):
@@ -252,10 +251,3 @@ def _salt_call(root, source, *args, timeout):
         detail = " ".join((proc.stderr or proc.stdout).split())[-300:]
         raise LabError(f"role layers: salt-call {args[0]} gave no result ({proc.returncode}): {detail}") from None
 
-
-def _write(root, path, text, mode=0o644):
-    target = os.path.join(root, path.lstrip("/"))
-    os.makedirs(os.path.dirname(target), exist_ok=True)
-    with open(target, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.chmod(target, mode)

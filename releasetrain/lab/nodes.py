@@ -18,6 +18,7 @@ from releasetrain.lab import host, network
 from releasetrain.lab.errors import LabError
 
 KEY_SIZE = 2048
+APT_PROXY_CONF = "/etc/apt/apt.conf.d/01releasetrain-lab-proxy"  # the apt proxy a node (or a layer build) uses
 
 
 class NodeDirs:
@@ -64,7 +65,7 @@ def write_config(dirs, topology, node, master_port, proxy_port, master_pub=None)
     hosts += [f"{other.mgmt_address} {other.name}" for other in topology.nodes]
     _write(_in(root, "/etc/hosts"), "\n".join(hosts) + "\n")
     proxy = f'Acquire::http::Proxy "http://{topology.master_address}:{proxy_port}/";\n'
-    _write(_in(root, "/etc/apt/apt.conf.d/01releasetrain-lab-proxy"), proxy)
+    _write(_in(root, APT_PROXY_CONF), proxy)
     grains = {"roles": list(node.roles), "releasetrain_lab": topology.name}
     minion = {
         "id": node.name,
