@@ -1,0 +1,39 @@
+"""bench/candidate_vote.py finds its cases and writes its
+report from the rounds' records; a whole round needs the lab for about 25 minutes, so the
+smoke test stops at importing the cases."""
+
+import importlib
+import json
+import os
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+
+import candidate_vote  # noqa: E402  pylint: disable=wrong-import-position
+
+
+def test_the_cases_import_with_their_fixtures():
+    module = importlib.import_module(candidate_vote.CASES[:-3].replace("/", "."))
+    assert callable(module.test_patchset_to_vote_cold_and_warm)
+    assert {"gate", "gerrit_server", "lab_master_overrides", "deploy_lab_dirs"} <= set(vars(module))
+
+
+@pytest.fixture
+def rounds():
+    def one(case, seconds, region):
+        return {"round": 1, "case": case, "seconds": seconds, "result": "success", "vote": {"Verified": 1},
+                "load": [2.5, 2.0, 1.0], "steps": [{"step": "package", "seconds": 4.0}, {"step": "region", "seconds": region},
+                                                   {"step": "deploy", "seconds": seconds - region - 10}]}
+    return [one("cold", 1200.0, 500.0), one("warm", 420.0, 30.0)]
+
+
+def test_the_report_has_medians_each_step_and_the_ratio(rounds):
+    report = candidate_vote.render(rounds, 0, 1, 0)
+    assert "| cold | (the baseline: layers built) | 1200 s | 1200 | 2.5 |" in report
+    assert "| warm | under 8 min | 420 s | 420 | 2.5 |" in report
+    assert "warm / cold: 0.35" in report
+    assert "| region | 500.0 | 30.0 |" in report and "| deploy | 690.0 | 380.0 |" in report
+    assert json.loads(json.dumps(rounds)) == rounds  # what the cases write is what render reads
