@@ -180,7 +180,7 @@ class _Planner:
         return self.joined([self.on_controller("retire_agents", host=host, agent_type=kind, what="retire old agents")
                             for host in group for kind in self.conf["major"].get("retire_agents") or []])
 
-    def compute_batches(self, maintenance, disable=True, commands=None):
+    def compute_batches(self, maintenance, disable=True, commands=None, pillar=None):
         """Computes in batches; with ``maintenance`` each is enabled in Nova after, and (with
         ``disable``) disabled before; ``commands(group)`` runs after each batch's states."""
         # a canary guards running workloads: a bootstrap has none, and its computes install in parallel
@@ -202,6 +202,7 @@ class _Planner:
                 self.conf["stages"]["compute"],
                 label=label,
                 commands=commands(group) if commands else (),
+                pillar=pillar,
                 **hooks,
             )
 
@@ -357,11 +358,14 @@ class _Planner:
             disable = self.joined([self.on_controller("compute_disable", host=host) for host in self.members["compute"]])
             self.add("distribution", self.members["compute"], major["distribution"]["compute"], pillar=target,
                      before=disable, label="compute", gate=[], refresh_grains=True)
-            self.compute_batches(maintenance=True, disable=False, commands=self.retire)
+            self.compute_batches(maintenance=True, disable=False, commands=self.retire, pillar=workaround)
 
         def workaround_off():
-            # nova_control again on every controller, without the workaround: nova.conf loses it, Nova restarts
+            # nova_control again on every controller and the compute stage on every compute, without the
+            # workaround: nova.conf loses it, Nova restarts, the gates check it
             self.add("nova_control", controllers, stages["nova_control"], label="workaround-off")
+            if self.members["compute"]:
+                self.add("compute", self.members["compute"], stages["compute"], label="workaround-off")
 
         self.finish(before_smoke=workaround_off)
 

@@ -124,13 +124,15 @@ DEFAULTS = {
             "compute": ["openstack.upgrade.distribution"],
         },
         "stop": ["openstack.upgrade.stop"],  # on the controllers, before their distribution step
-        # pillar of the controller steps until the computes run the new release: Nova's conductor and
-        # API refuse to start while compute service records are older than they support
+        # pillar of the controller and compute steps until every compute runs the new release: Nova's
+        # conductor, API and nova-compute itself refuse to start while compute service records are
+        # older than they support (the first upgraded compute sees the others' old records)
         "nova_workaround": {
             "openstack": {
-                "nova_controller": {
+                component: {
                     "config": {"/etc/nova/nova.conf": {"workarounds": {"disable_compute_service_check_for_ffu": True}}}
                 }
+                for component in ("nova_controller", "nova_compute")
             }
         },
         "online_migration_rounds": 20,

@@ -20,8 +20,8 @@ def major(region=REGION, distribution="trixie", **pillar):
                                   date="20261125T0000Z", distribution=distribution)
 
 
-def workaround(step):
-    return ((step["pillar"].get("openstack") or {}).get("nova_controller") or {}).get("config")
+def workaround(step, component="nova_controller"):
+    return ((step["pillar"].get("openstack") or {}).get(component) or {}).get("config")
 
 
 def test_step_order_and_targets():
@@ -43,7 +43,8 @@ def test_step_order_and_targets():
         ("14-compute-batch2of2", ["cmp03"]),
         ("15-cell_discovery", ["ctl01"]),
         ("16-nova_control-workaround-off", ["ctl01", "ctl02"]),
-        ("17-smoke", []),
+        ("17-compute-workaround-off", ["cmp01", "cmp02", "cmp03"]),
+        ("18-smoke", []),
     ]
 
 
@@ -77,8 +78,17 @@ def test_pillar_per_step_db_sync_distribution_and_the_workaround():
     assert workaround(by_id["09-controller-ctl02"]) == WORKAROUND
     off = next(s for s in steps if s["id"].endswith("-nova_control-workaround-off"))
     assert workaround(off) is None and off["sls"] == ["openstack.nova.controller"]
+    compute_off = next(s for s in steps if s["id"].endswith("-compute-workaround-off"))
+    assert workaround(compute_off, "nova_compute") is None and compute_off["sls"] == [
+        "openstack.nova.compute", "openstack.neutron.compute"]
+    assert compute_off["targets"] == ["cmp01", "cmp02", "cmp03"] and compute_off["gate"]
     assert [s["id"] for s in steps if workaround(s)] == [
-        "04-infra", "05-keystone", "06-glance_placement", "07-nova_control", "08-neutron_server", "09-controller-ctl02"]
+        "04-infra", "05-keystone", "06-glance_placement", "07-nova_control", "08-neutron_server", "09-controller-ctl02",
+        "13-compute-batch1of3", "14-compute-batch2of3", "15-compute-batch3of3"]
+    # nova-compute refuses to start beside older computes' records too (TooOldComputeService): the
+    # compute batches run with the workaround until the late step takes it off everywhere
+    assert [s["id"] for s in steps if workaround(s, "nova_compute")] == [s["id"] for s in steps if workaround(s)]
+    assert workaround(by_id["13-compute-batch1of3"], "nova_compute") == WORKAROUND
 
 
 def test_precheck_runs_checks_migrations_and_backup_on_the_first_controller():
@@ -288,7 +298,7 @@ def test_the_agents_a_new_release_retired_are_deleted_per_host_before_its_gate()
     (retire,) = network["commands"]
     assert retire["node"] == "ctl01" and retire["what"] == "retire old agents"
     assert retire["cmd"].startswith("openstack network agent list --host net01 --agent-type linux-bridge ")
-    computes = [step for step in steps.values() if step["stage"] == "compute"]
+    computes = [step for step in steps.values() if step["stage"] == "compute" and "workaround" not in step["id"]]
     assert [sorted(set(re.findall(r"--host (\S+)", step["commands"][0]["cmd"]))) for step in computes] == [
         step["targets"] for step in computes]
     assert all(step["gate"] for step in computes)  # the gate runs after the commands (run_step's order)
