@@ -175,7 +175,8 @@ def _first_line(value):
 
 
 def evict(settings, keep=()):
-    """Remove all but the :data:`KEEP` most recently used layers (never one in ``keep`` or mounted)."""
+    """Remove all but the :data:`KEEP` most recently used layers (never one in ``keep`` or mounted),
+    and scratch folders a killed build left."""
     folder = root_dir(settings)
     if not os.path.isdir(folder):
         return []
@@ -183,6 +184,10 @@ def evict(settings, keep=()):
         mounts = handle.read()
     ready = []
     for name in os.listdir(folder):
+        scratch = os.path.join(folder, name)
+        if name.startswith(".scratch-") and scratch not in mounts and time.time() - os.path.getmtime(scratch) > BUILD_TIMEOUT:
+            shutil.rmtree(scratch, ignore_errors=True)  # left by a run killed while it built or rendered
+            continue
         marker = os.path.join(folder, name, "ready.json")
         if os.path.exists(marker):
             ready.append((os.path.getmtime(marker), name))

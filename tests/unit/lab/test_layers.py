@@ -2,6 +2,7 @@
 
 import json
 import os
+import time
 
 import pytest
 
@@ -51,8 +52,11 @@ def test_the_newest_layers_are_kept_and_the_ones_in_use_too(tmp_path, monkeypatc
         marker.write_text(json.dumps({"key": name}))
         os.utime(marker, (1_000_000 - age, 1_000_000 - age))
     os.makedirs(tmp_path / "layers" / "half-built" / "upper")  # no ready.json: another run builds it
+    for name, age in ((".scratch-killed", layers.BUILD_TIMEOUT + 60), (".scratch-building", 5)):
+        os.makedirs(tmp_path / "layers" / name / "upper")
+        os.utime(tmp_path / "layers" / name, (time.time() - age, time.time() - age))
     assert layers.evict(lab, keep={"older"}) == ["old"]
-    assert sorted(os.listdir(tmp_path / "layers")) == ["half-built", "newer", "newest", "older"]
+    assert sorted(os.listdir(tmp_path / "layers")) == [".scratch-building", "half-built", "newer", "newest", "older"]
 
 
 def test_a_release_tree_that_is_not_there_makes_no_layer(tmp_path):
