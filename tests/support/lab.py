@@ -173,7 +173,7 @@ def lab_region(request, lab_master, lab_settings, lab_topology_path):
                 assert down.returncode == 0, f"lab.down failed: {down.data or down.stderr}"
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def default_lab_free(lab_skip):
     """For a test that brings the default topology up itself: no lab_region of this session may hold it."""
     if _SESSION["holds"]:
