@@ -24,6 +24,7 @@ import contextlib
 import logging
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import psutil
@@ -59,7 +60,7 @@ def settings(section, volatile_environments):
     """``candidate:region`` checked: None when candidates have no region of their own."""
     if section is None:
         return None
-    if not isinstance(section, dict):
+    if not isinstance(section, Mapping):
         raise ReleaseTrainError("releasetrain:pipeline:candidate:region must be a mapping, e.g. {max_regions: 1}")
     unknown = sorted(set(section) - set(DEFAULTS))
     if unknown:

@@ -10,6 +10,7 @@ empties.  The minions' region pillar comes from the copy's topology through the
 """
 
 import dataclasses
+from collections.abc import Mapping
 import os
 
 import yaml
@@ -55,7 +56,7 @@ class Copies:
         """Bring copy ``number`` up and wait for its minions; returns ``lab.up``'s summary.
         ``layers``: the release whose role layers its nodes mount (:func:`releasetrain.lab.region.up`).
         Refused while the master lacks the ext_pillar that gives the copy's minions their addresses."""
-        if not any(isinstance(entry, dict) and EXT_PILLAR in entry for entry in self.master_opts.get("ext_pillar") or []):
+        if not any(isinstance(entry, Mapping) and EXT_PILLAR in entry for entry in self.master_opts.get("ext_pillar") or []):
             raise LabError(f"a candidate region needs its addresses from the {EXT_PILLAR} ext_pillar: add "
                            f"`ext_pillar: [{{{EXT_PILLAR}: {{}}}}]` to the master configuration")
         return region.up(self.settings(number), self.master_opts, self.topology_file(number),

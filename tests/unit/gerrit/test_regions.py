@@ -8,6 +8,7 @@ import threading
 import time
 
 import pytest
+from salt.utils.immutabletypes import freeze
 
 from releasetrain.errors import ReleaseTrainError
 from releasetrain.gerrit import regions
@@ -79,6 +80,9 @@ def test_no_region_section_means_no_regions_and_defaults_otherwise():
     assert regions.settings(None, ENVS) is None
     assert regions.settings({}, ENVS) == regions.RegionSettings(None, 1, 3600.0, False)
     assert regions.settings({"layers": True}, ENVS).layers is True
+    # the master's configuration as Salt hands it over (salt-factories, the loader): frozen mappings
+    assert regions.settings(freeze({"max_regions": 2, "layers": True}), ENVS) == regions.RegionSettings(
+        None, 2, 3600.0, True)
 
 
 def test_with_one_region_candidates_run_one_after_the_other_in_order(make_pool):
