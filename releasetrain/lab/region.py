@@ -73,7 +73,7 @@ def up(settings, master_opts, topology_path=None, wait=True, log=print, layers=N
                 nodes.stop_all([(dirs, network.netns_path(topo, node))])
                 nodes.write_config(dirs, topo, node, master_opts["ret_port"], settings.proxy_port, master_pub)
                 nodes.boot(dirs, topo, node)
-    answered = _wait_for_minions(master_opts, topo, settings.boot_timeout) if wait else None
+    answered = _wait_for_minions(master_opts, topo, settings.boot_timeout, settings) if wait else None
     result = status(settings)
     result["seconds"] = round(time.monotonic() - started, 1)
     if answered is not None:
@@ -251,7 +251,9 @@ def _unaccept(pki_dir, minion_id, public):
         os.unlink(path)
 
 
-def _wait_for_minions(opts, topo, timeout):
+def _wait_for_minions(opts, topo, timeout, settings):
+    """Until every node's minion answers ``test.ping``; a ``lab.down`` meanwhile (a superseded
+    candidate's region removed) ends the wait at once."""
     import salt.exceptions  # pylint: disable=import-outside-toplevel
 
     from releasetrain import saltglue  # pylint: disable=import-outside-toplevel
@@ -270,6 +272,8 @@ def _wait_for_minions(opts, topo, timeout):
             answered |= {minion for minion, value in (ret or {}).items() if value is True}
             if answered == wanted:
                 return answered
+            if _load_state(settings) is None:
+                raise LabError(f"the lab {topo.name!r} was taken down (lab.down) while lab.up waited for its minions")
             time.sleep(1)
     finally:
         client.destroy()
