@@ -196,10 +196,10 @@ def health_gate(step, call):
             checks, problem = _probe(step, probe, call)
             if not problem:
                 break
-            if time.monotonic() + float(step.get("gate_interval", 10)) > deadline:
+            if time.monotonic() + float(step["gate_interval"]) > deadline:
                 waited = f" (still failing after {step.get('gate_wait', 0)} s)" if step.get("gate_wait") else ""
                 raise StepFailed(step["stage"], problem[0], problem[1] + waited)
-            time.sleep(float(step.get("gate_interval", 10)))
+            time.sleep(float(step["gate_interval"]))
         for node, node_checks in checks.items():
             report.setdefault(node, []).extend(node_checks)
     return report

@@ -68,7 +68,7 @@ DEFAULTS = {
     "network_batch": 1,  # network nodes upgraded this many at a time
     "timeout": 120,  # seconds a step waits for a silent minion
     "gate_wait": 300,  # seconds a health gate keeps asking before it fails (services take time to come up)
-    "gate_interval": 10,
+    "gate_interval": 3,  # seconds between a failing health probe and the next ask: a short one ends a gate soon after the service is up
     # Shell commands run on the first controller; "{host}", "{release}",
     # "{env}", "{path}" are filled in.  An empty value skips the command.
     "openrc": "/root/admin-openrc",  # sourced before OpenStack CLI commands
