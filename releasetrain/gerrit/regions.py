@@ -37,7 +37,7 @@ from releasetrain.statefile import StateFile
 
 log = logging.getLogger(__name__)
 
-DEFAULTS = {"topology": None, "max_regions": 1, "wait": 3600, "layers": False}
+DEFAULTS = {"topology": None, "max_regions": 1, "wait": 3600, "layers": True}
 
 
 class Superseded(ReleaseTrainError):
@@ -53,7 +53,7 @@ class RegionSettings:
     topology: str  # the lab topology every candidate region copies
     max_regions: int
     wait: float  # seconds a candidate waits for a slot
-    layers: bool  # nodes mount the role layers of the candidate's package states (releasetrain.lab.layers)
+    layers: bool  # nodes mount the role layers of the candidate's package states (releasetrain.lab.layers); default on
 
 
 def settings(section, volatile_environments):

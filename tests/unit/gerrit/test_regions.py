@@ -78,8 +78,8 @@ def test_bad_region_settings_are_one_line(section, message):
 
 def test_no_region_section_means_no_regions_and_defaults_otherwise():
     assert regions.settings(None, ENVS) is None
-    assert regions.settings({}, ENVS) == regions.RegionSettings(None, 1, 3600.0, False)
-    assert regions.settings({"layers": True}, ENVS).layers is True
+    assert regions.settings({}, ENVS) == regions.RegionSettings(None, 1, 3600.0, True)
+    assert regions.settings({"layers": False}, ENVS).layers is False
     # the master's configuration as Salt hands it over (salt-factories, the loader): frozen mappings
     assert regions.settings(freeze({"max_regions": 2, "layers": True}), ENVS) == regions.RegionSettings(
         None, 2, 3600.0, True)
