@@ -4,7 +4,8 @@ environment and vote Verified +1 or -1 on the change (``releasetrain:pipeline:ca
 With ``candidate:region`` set, each candidate gets a region of its own
 (:mod:`releasetrain.gerrit.regions`): it waits for a slot in order, is published to the slot's
 volatile environment, brings the slot's lab region up (over the role layers of its own package
-states, with ``layers: true``), deploys there (bootstrap), votes, and always removes the region.  A superseded candidate gets a message and no vote.
+states unless ``layers: false``), deploys there (bootstrap), votes, and always removes the
+region.  A superseded candidate gets a message and no vote.
 """
 
 import contextlib

@@ -14,6 +14,7 @@ import time
 
 from releasetrain.lab import host, image, network, nodes, proxy, topology
 from releasetrain.lab import layers as role_layers
+from releasetrain.errors import ReleaseTrainError
 from releasetrain.lab.errors import LabError
 from releasetrain.locking import file_lock
 
@@ -85,7 +86,7 @@ def _layers(settings, topo, fresh, source, base_roots, log):
     try:
         return role_layers.prepare(settings, topo, fresh, source, base_roots,
                                    lambda node: distribution(settings, node), log=log)
-    except LabError as err:
+    except (ReleaseTrainError, OSError) as err:  # a cache: its failure never fails the lab
         log(f"{err}; the nodes come up without role layers")
         return {}
 
