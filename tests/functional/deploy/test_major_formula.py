@@ -27,17 +27,19 @@ def test_the_upgrade_sls_render_for_debian_12(formula_minion):  # noqa: F811
     assert mariadb["onlyif"] == "mariadb-upgrade --check-if-upgrade-is-needed"
 
 
-def test_the_nova_workaround_pillar_lands_in_nova_conf(formula_minion):  # noqa: F811
+def _nova_conf(minion, part):
+    state = minion.show_sls(f"openstack.nova.{part}.config")[f"openstack-nova-{part}-config-file-managed-nova.conf"]
+    return next(item["contents"] for item in state["file"] if isinstance(item, dict) and "contents" in item)
+
+
+def test_the_nova_workaround_pillar_lands_in_nova_conf_of_controllers_and_computes(formula_minion):  # noqa: F811
+    """Nova's conductor and API, and nova-compute itself, refuse older computes' records without it."""
     workaround = settings.DEFAULTS["major"]["nova_workaround"]["openstack"]
     minion = formula_minion("debian-12", extra=workaround)
-    states = minion.show_sls("openstack.nova.controller.config")
-    nova_conf = states["openstack-nova-controller-config-file-managed-nova.conf"]
-    body = next(item["contents"] for item in nova_conf["file"] if isinstance(item, dict) and "contents" in item)
-    assert "[workarounds]\ndisable_compute_service_check_for_ffu = true\n" in body
-    plain = formula_minion("debian-12").show_sls("openstack.nova.controller.config")
-    body = next(item["contents"] for item in plain["openstack-nova-controller-config-file-managed-nova.conf"]["file"]
-                if isinstance(item, dict) and "contents" in item)
-    assert "workarounds" not in body
+    plain = formula_minion("debian-12")
+    for part in ("controller", "compute"):
+        assert "[workarounds]\ndisable_compute_service_check_for_ffu = true\n" in _nova_conf(minion, part), part
+        assert "workarounds" not in _nova_conf(plain, part), part
 
 
 def test_the_distribution_sls_switches_every_source_naming_the_old_codename(formula_minion, tmp_path):  # noqa: F811
