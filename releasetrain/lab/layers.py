@@ -83,12 +83,7 @@ def prepare(settings, topo, nodes, source, base_roots, distribution, log=print):
 def key(settings, topo, node, base_root, source):
     """The layer key of ``node``: its base image and the lowstate of its package states."""
     with _scratch(settings) as scratch:
-        _mount(scratch, base_root)
-        try:
-            _configure(scratch["root"], topo, node, source)
-            out = _salt_call(scratch["root"], source, "state.show_low_sls", SLS, timeout=300)
-        finally:
-            _unmount(scratch)
+        out = _as_node(scratch, base_root, topo, node, source, "state.show_low_sls", timeout=300)
     chunks = out.get("local") if isinstance(out, dict) else None
     if not isinstance(chunks, list) or not all(isinstance(chunk, dict) for chunk in chunks):
         raise LabError(f"role layers: {SLS} does not render for {node.name}: {_first_line(chunks)}")
@@ -98,16 +93,10 @@ def key(settings, topo, node, base_root, source):
 def digest(base_image, chunks):
     """A layer's key from its base image's folder and its package states' lowstate (without the
     run's own bookkeeping: the environment, the order)."""
-    lowstate = sorted(({k: v for k, v in chunk.items() if not k.startswith("__") or k == "__id__"}
+    lowstate = sorted(({k: v for k, v in chunk.items() if k != "order" and (not k.startswith("__") or k == "__id__")}
                        for chunk in chunks if isinstance(chunk, dict)), key=lambda c: json.dumps(c, sort_keys=True))
-    for chunk in lowstate:
-        chunk.pop("order", None)
     data = {"version": VERSION, "base": os.path.basename(os.path.normpath(base_image)), "lowstate": lowstate}
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def path_of(settings, found):
-    return os.path.join(root_dir(settings), found, "upper")
 
 
 def is_ready(settings, found):
@@ -129,13 +118,8 @@ def _build(settings, topo, node, base_root, source, final, log):
     started = time.monotonic()
     log(f"role layer {os.path.basename(final)}: installing {node.name}'s packages ({', '.join(node.roles)})")
     with _scratch(settings) as scratch:
-        _mount(scratch, base_root)
-        try:
-            root = scratch["root"]
-            _configure(root, topo, node, source, proxy=f"http://{topo.master_address}:{settings.proxy_port}/")
-            out = _salt_call(root, source, "state.sls", SLS, timeout=BUILD_TIMEOUT)
-        finally:
-            _unmount(scratch)
+        out = _as_node(scratch, base_root, topo, node, source, "state.sls", timeout=BUILD_TIMEOUT,
+                       proxy=f"http://{topo.master_address}:{settings.proxy_port}/")
         failed = _failures(out)
         if failed:
             raise LabError(f"role layers: {SLS} failed for {node.name}: {failed}")
@@ -213,6 +197,17 @@ def _scratch(settings):
         if host.mounted(dirs["root"]):
             host.run("umount", "-l", dirs["root"], check=False)
         shutil.rmtree(base, ignore_errors=True)
+
+
+def _as_node(scratch, base_root, topo, node, source, function, timeout, proxy=None):
+    """``salt-call --local <function> openstack.roles.packages`` as ``node`` in the scratch overlay
+    over ``base_root`` (mounted for the call only); its JSON return."""
+    _mount(scratch, base_root)
+    try:
+        _configure(scratch["root"], topo, node, source, proxy=proxy)
+        return _salt_call(scratch["root"], source, function, SLS, timeout=timeout)
+    finally:
+        _unmount(scratch)
 
 
 def _mount(scratch, base_root):
