@@ -15,7 +15,10 @@ pillar trees: every package name, version pin and repository.  A release that in
 else gets a layer of its own, so a layer never holds a package the release's states would not
 install.  Nothing runs from a layer while it is built (``policy-rc.d`` refuses every service
 start); its services start at the node's boot, with the packages' defaults, as after a fresh
-installation.  Layers live under ``<cache_dir>/layers``; the newest :data:`KEEP` are kept.
+installation.  The release's states run as root, so the render and the build run in the node's
+own network namespace, as the node itself does: they reach the lab's apt proxy on the mgmt
+network and nothing of the host's.  Layers live under ``<cache_dir>/layers``; the newest
+:data:`KEEP` are kept.
 """
 
 import concurrent.futures
@@ -28,7 +31,7 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from releasetrain.lab import host, image, nodes
+from releasetrain.lab import host, image, network, nodes
 from releasetrain.lab.errors import LabError
 from releasetrain.locking import file_lock
 
@@ -62,10 +65,14 @@ def root_dir(settings):
 def prepare(settings, topo, nodes, source, base_roots, distribution, log=print):
     """``{node name: layer path}`` for ``nodes`` of ``topo``, each layer built first when it is not
     cached.  ``base_roots`` maps a distribution to its image root, ``distribution(node)`` names a
-    node's.  Raises a one-line :class:`LabError` when a layer cannot be rendered or built."""
+    node's.  Each node's network namespace must exist (:func:`network.ensure_node`).  Raises a
+    one-line :class:`LabError` when a layer cannot be rendered or built."""
     for path in (source.states, source.pillar):
         if not os.path.isdir(path):
             raise LabError(f"role layers: the release's tree {path} is not there")
+    for node in nodes:
+        if not network.netns_exists(network.netns_name(topo, node)):
+            raise LabError(f"role layers: {node.name} has no network namespace {network.netns_name(topo, node)}")
     started = time.monotonic()
     jobs = {node.name: (node, base_roots[distribution(node)]) for node in nodes}
     with concurrent.futures.ThreadPoolExecutor(max_workers=len(jobs) or 1) as pool:
@@ -205,7 +212,7 @@ def _as_node(scratch, base_root, topo, node, source, function, timeout, proxy=No
     _mount(scratch, base_root)
     try:
         _configure(scratch["root"], topo, node, source, proxy=proxy)
-        return _salt_call(scratch["root"], source, function, SLS, timeout=timeout)
+        return _salt_call(scratch["root"], source, network.netns_path(topo, node), function, SLS, timeout=timeout)
     finally:
         _unmount(scratch)
 
@@ -236,9 +243,10 @@ def _configure(root, topo, node, source, proxy=None):
         image.write_in(root, nodes.APT_PROXY_CONF, f'Acquire::http::Proxy "{proxy}";\n')
 
 
-def _salt_call(root, source, *args, timeout):
+def _salt_call(root, source, netns, *args, timeout):
     proc = host.run(
         "systemd-nspawn", "-q", "-D", root, "--register=no", "--keep-unit", "--link-journal=no",
+        f"--network-namespace-path={netns}", "--resolv-conf=off",
         f"--bind-ro={os.path.realpath(source.states)}:{TREES}/states",
         f"--bind-ro={os.path.realpath(source.pillar)}:{TREES}/pillar",
         "--setenv=DEBIAN_FRONTEND=noninteractive",

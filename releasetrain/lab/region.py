@@ -51,6 +51,8 @@ def up(settings, master_opts, topology_path=None, wait=True, log=print, layers=N
             {distribution(settings, node) for node in topo.nodes})}
         for net in topo.networks:
             network.ensure_bridge(topo, net)
+        for node in topo.nodes:  # before the role layers: their builds run in the nodes' namespaces
+            network.ensure_node(topo, node)
         proxy.ensure(
             proxy.ProxyDirs(settings.state_dir, settings.cache_dir), topo.master_address, settings.proxy_port,
             settings.mirror,
@@ -63,7 +65,6 @@ def up(settings, master_opts, topology_path=None, wait=True, log=print, layers=N
         master_pub = read_file(os.path.join(master_opts["pki_dir"], "master.pub"))
         for node in topo.nodes:
             dirs = nodes.NodeDirs(settings.state_dir, node)
-            network.ensure_node(topo, node)
             public = nodes.ensure_keys(dirs, node)
             _accept(master_opts["pki_dir"], node.name, public)
             state["accepted"][node.name] = public

@@ -1,12 +1,14 @@
 """Role layers built for real: salt-call in a scratch copy of the cached base image renders and
-applies ``openstack.roles.packages`` of a release tree this test writes (a file and a check that
-no service may start, not packages: no network needed), and a node's overlay root mounts it."""
+applies ``openstack.roles.packages`` of a release tree this test writes (a file, a check that no
+service may start and a list of the network links the states see, not packages: no network
+needed), and a node's overlay root mounts it.  The nodes are those of a lab copy of the test's
+own, so their namespaces do not meet a lab that is up."""
 
 import os
 
 import pytest
 
-from releasetrain.lab import host, image, layers, nodes, settings, topology
+from releasetrain.lab import copies, host, image, layers, network, nodes, settings, topology
 from releasetrain.lab.errors import LabError
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
@@ -19,6 +21,9 @@ layer-marker:
 no-service-may-start:
   cmd.run:
     - name: '/usr/sbin/policy-rc.d; test $? = 101'
+links-the-states-see:
+  cmd.run:
+    - name: "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | sort > /etc/releasetrain-layer-links"
 {%- if pillar.get('fail') %}
 a-package-that-fails:
   cmd.run:
@@ -47,9 +52,23 @@ def lab(lab_settings, tmp_path):
     return own, {lab_settings.suite: image.ensure(lab_settings, lab_settings.suite)}, lab_settings.suite
 
 
-def test_a_layer_holds_what_the_package_states_made_and_is_built_once(lab, release, tmp_path):
+@pytest.fixture
+def topo():
+    """A lab copy's topology with its bridges and its nodes' namespaces, removed afterwards."""
+    made = topology.parse(copies.derived(topology.load(), 97), source="test")
+    try:
+        for net in made.networks:
+            network.ensure_bridge(made, net)
+        for node in made.nodes:
+            network.ensure_node(made, node)
+        yield made
+    finally:
+        network.remove(made)
+    assert not network.leftovers(made)
+
+
+def test_a_layer_holds_what_the_package_states_made_and_is_built_once(lab, release, topo, tmp_path):
     own, base_roots, suite = lab
-    topo = topology.load()
     ctl, net = topo.nodes[0], topo.nodes[1]
     lines = []
     made = layers.prepare(own, topo, [ctl, net], release("one"), base_roots, lambda node: suite, log=lines.append)
@@ -58,6 +77,8 @@ def test_a_layer_holds_what_the_package_states_made_and_is_built_once(lab, relea
         upper = made[node.name]
         with open(os.path.join(upper, "etc/releasetrain-layer-test"), encoding="utf-8") as handle:
             assert handle.read() == f"one {','.join(node.roles)}\n"
+        with open(os.path.join(upper, "etc/releasetrain-layer-links"), encoding="utf-8") as handle:
+            assert handle.read().split() == sorted(["lo", *node.addresses]), "the build ran outside its node's namespace"
         for scratch in layers.SCRATCH:  # the build's own files are not kept
             assert not os.path.lexists(os.path.join(upper, scratch)), scratch
     assert sum("installing" in line for line in lines) == 2
@@ -73,17 +94,24 @@ def test_a_layer_holds_what_the_package_states_made_and_is_built_once(lab, relea
     nodes.ensure_root(dirs, base_roots[suite], made[ctl.name])
     try:
         with open(os.path.join(dirs.root, "etc/releasetrain-layer-test"), encoding="utf-8") as handle:
-            assert handle.read() == "one controller\n"
+            assert handle.read() == f"one {','.join(ctl.roles)}\n"
         assert os.path.exists(os.path.join(dirs.root, "opt/salt/bin/salt-minion"))  # the base image below
     finally:
         nodes.unmount(dirs)
 
 
-def test_a_failing_package_state_makes_no_layer_and_says_which(lab, release):
+def test_a_failing_package_state_makes_no_layer_and_says_which(lab, release, topo):
     own, base_roots, suite = lab
-    topo = topology.load()
-    with pytest.raises(LabError, match=r"openstack.roles.packages failed for ctl01: a-package-that-fails: "):
+    with pytest.raises(LabError, match=rf"openstack.roles.packages failed for {topo.nodes[0].name}: a-package-that-fails: "):
         layers.prepare(own, topo, [topo.nodes[0]], release("three", fail=True), base_roots, lambda node: suite)
     left = os.listdir(layers.root_dir(own))
     assert not [name for name in left if not name.endswith(".lock")], left
     assert not [point for point in host.mount_points() if point.startswith(layers.root_dir(own))]
+
+
+def test_a_node_without_its_namespace_gets_no_layer(lab, release):
+    own, base_roots, suite = lab
+    alone = topology.parse(copies.derived(topology.load(), 98), source="test")
+    with pytest.raises(LabError, match=rf"role layers: {alone.nodes[0].name} has no network namespace "):
+        layers.prepare(own, alone, [alone.nodes[0]], release("four"), base_roots, lambda node: suite)
+    assert not os.path.isdir(layers.root_dir(own)) or not os.listdir(layers.root_dir(own))
