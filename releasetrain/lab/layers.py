@@ -14,8 +14,12 @@ by ``salt-call --local`` in a scratch copy of the base image with the release's 
 pillar trees: every package name, version pin and repository.  A release that installs anything
 else gets a layer of its own, so a layer never holds a package the release's states would not
 install.  Nothing runs from a layer while it is built (``policy-rc.d`` refuses every service
-start); its services start at the node's boot, with the packages' defaults, as after a fresh
-installation.  The release's states run as root, so the render and the build run in the node's
+start).  The units the formula starts itself (``service.running`` with ``enable: true`` in the
+``service`` SLS beside each package SLS) are left disabled in the layer: on a fresh node their
+packages start them only in their own stage, just before the formula configures them, while a
+layered node would boot every one of them with the packages' defaults at once and crash-loop them
+until their stage.  The formula enables and starts each in its stage as before; the units
+it leaves to the packages stay enabled.  Those units are part of the key.  The release's states run as root, so the render and the build run in the node's
 own network namespace, as the node itself does: they reach the lab's apt proxy on the mgmt
 network and nothing of the host's.  Layers live under ``<cache_dir>/layers``; the newest
 :data:`KEEP` are kept.
@@ -35,7 +39,7 @@ from releasetrain.lab import host, image, network, nodes
 from releasetrain.lab.errors import LabError
 from releasetrain.locking import file_lock
 
-VERSION = 1
+VERSION = 2  # 2: the formula's own units are disabled
 SLS = "openstack.roles.packages"
 KEEP = 8  # layers kept in the cache (the newest by last use)
 BUILD_WAIT = 3600  # seconds to wait for another run's build of the same layer
@@ -76,60 +80,83 @@ def prepare(settings, topo, nodes, source, base_roots, distribution, log=print):
     started = time.monotonic()
     jobs = {node.name: (node, base_roots[distribution(node)]) for node in nodes}
     with concurrent.futures.ThreadPoolExecutor(max_workers=len(jobs) or 1) as pool:
-        keys = dict(zip(jobs, pool.map(lambda job: key(settings, topo, job[0], job[1], source), jobs.values())))
+        keys = dict(zip(jobs, pool.map(lambda job: key(settings, topo, job[0], job[1], source, log), jobs.values())))
         by_key = {}
-        for name, found in keys.items():
-            by_key.setdefault(found, jobs[name])
-        built = dict(zip(by_key, pool.map(lambda item: ensure(settings, topo, item[1][0], item[1][1], source, item[0], log),
-                                          by_key.items())))
+        for name, (found, units) in keys.items():
+            by_key.setdefault(found, (*jobs[name], units))
+        built = dict(zip(by_key, pool.map(
+            lambda item: ensure(settings, topo, item[1][0], item[1][1], source, item[0], item[1][2], log),
+            by_key.items())))
     evict(settings, keep=set(by_key))
     log(f"role layers for {len(jobs)} node(s), {len(by_key)} distinct, ready in {time.monotonic() - started:.0f} s")
-    return {name: built[found] for name, found in keys.items()}
+    return {name: built[found] for name, (found, _) in keys.items()}
 
 
-def key(settings, topo, node, base_root, source):
-    """The layer key of ``node``: its base image and the lowstate of its package states."""
-    with _scratch(settings) as scratch:
-        out = _as_node(scratch, base_root, topo, node, source, "state.show_low_sls", timeout=300)
-    chunks = out.get("local") if isinstance(out, dict) else None
-    if not isinstance(chunks, list) or not all(isinstance(chunk, dict) for chunk in chunks):
-        raise LabError(f"role layers: {SLS} does not render for {node.name}: {_first_line(chunks)}")
-    return digest(os.path.dirname(base_root), chunks)
+def key(settings, topo, node, base_root, source, log=print):
+    """``(key, units)`` of ``node``'s layer: the key from its base image, the lowstate of its
+    package states and the units its formula starts itself (:func:`formula_units`)."""
+    with _scratch(settings) as scratch, _node_root(scratch, base_root, topo, node, source) as call:
+        chunks = _lowstate(call(SLS), f"{SLS} does not render for {node.name}")
+        services = sorted({f"{chunk['__sls__'].rpartition('.')[0]}.service" for chunk in chunks
+                           if str(chunk.get("__sls__", "")).endswith(".package")})
+        try:
+            units = formula_units(_lowstate(call(",".join(services)), "service states")) if services else []
+        except LabError as err:  # e.g. a pillar the masterless render lacks: the layer keeps every unit
+            log(f"{err}; {node.name}'s layer keeps the packages' units enabled")
+            units = []
+    return digest(os.path.dirname(base_root), chunks, units), units
 
 
-def digest(base_image, chunks):
-    """A layer's key from its base image's folder and its package states' lowstate (without the
-    run's own bookkeeping: the environment, the order)."""
+def formula_units(chunks):
+    """The units a lowstate starts and enables itself (``service.running`` with ``enable``)."""
+    return sorted({chunk["name"] for chunk in chunks if chunk.get("state") == "service"
+                   and chunk.get("fun") == "running" and chunk.get("enable") and isinstance(chunk.get("name"), str)})
+
+
+def digest(base_image, chunks, units=()):
+    """A layer's key from its base image's folder, its package states' lowstate (without the run's
+    own bookkeeping: the environment, the order) and the units it leaves disabled."""
     lowstate = sorted(({k: v for k, v in chunk.items() if k != "order" and (not k.startswith("__") or k == "__id__")}
                        for chunk in chunks if isinstance(chunk, dict)), key=lambda c: json.dumps(c, sort_keys=True))
-    data = {"version": VERSION, "base": os.path.basename(os.path.normpath(base_image)), "lowstate": lowstate}
+    data = {"version": VERSION, "base": os.path.basename(os.path.normpath(base_image)), "lowstate": lowstate,
+            "disabled": sorted(units)}
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _lowstate(out, what):
+    chunks = out.get("local") if isinstance(out, dict) else None
+    if not isinstance(chunks, list) or not all(isinstance(chunk, dict) for chunk in chunks):
+        raise LabError(f"role layers: {what}: {_first_line(chunks)}")
+    return chunks
 
 
 def is_ready(settings, found):
     return os.path.exists(os.path.join(root_dir(settings), found, "ready.json"))
 
 
-def ensure(settings, topo, node, base_root, source, found, log=print):
-    """The layer ``found``: built from ``node``'s package states unless cached; its path."""
+def ensure(settings, topo, node, base_root, source, found, units=(), log=print):
+    """The layer ``found``: built from ``node``'s package states, with ``units`` disabled, unless
+    cached; its path."""
     final = os.path.join(root_dir(settings), found)
     os.makedirs(root_dir(settings), exist_ok=True)
     with file_lock(f"{final}.lock", BUILD_WAIT, f"role layer {found}"):
         if not is_ready(settings, found):
-            _build(settings, topo, node, base_root, source, final, log)
+            _build(settings, topo, node, base_root, source, final, units, log)
         os.utime(os.path.join(final, "ready.json"))  # last use, for eviction
     return os.path.join(final, "upper")
 
 
-def _build(settings, topo, node, base_root, source, final, log):
+def _build(settings, topo, node, base_root, source, final, units, log):
     started = time.monotonic()
     log(f"role layer {os.path.basename(final)}: installing {node.name}'s packages ({', '.join(node.roles)})")
+    proxy = f"http://{topo.master_address}:{settings.proxy_port}/"
     with _scratch(settings) as scratch:
-        out = _as_node(scratch, base_root, topo, node, source, "state.sls", timeout=BUILD_TIMEOUT,
-                       proxy=f"http://{topo.master_address}:{settings.proxy_port}/")
-        failed = _failures(out)
-        if failed:
-            raise LabError(f"role layers: {SLS} failed for {node.name}: {failed}")
+        with _node_root(scratch, base_root, topo, node, source, proxy=proxy) as call:
+            failed = _failures(call(SLS, function="state.sls", timeout=BUILD_TIMEOUT))
+            if failed:
+                raise LabError(f"role layers: {SLS} failed for {node.name}: {failed}")
+            for unit in units:  # the formula starts each in its stage; a unit the packages lack is no fault
+                host.run("systemctl", f"--root={scratch['root']}", "--quiet", "disable", unit, check=False)
         for path in SCRATCH:
             target = os.path.join(scratch["upper"], path)
             if os.path.isdir(target) and not os.path.islink(target):
@@ -140,7 +167,8 @@ def _build(settings, topo, node, base_root, source, final, log):
         os.makedirs(final)
         os.rename(scratch["upper"], os.path.join(final, "upper"))
     ready = {"key": os.path.basename(final), "node": node.name, "roles": list(node.roles),
-             "base": os.path.dirname(base_root), "seconds": round(time.monotonic() - started, 1)}
+             "base": os.path.dirname(base_root), "disabled": list(units),
+             "seconds": round(time.monotonic() - started, 1)}
     with open(os.path.join(final, "ready.json"), "w", encoding="utf-8") as handle:
         json.dump(ready, handle)
     log(f"role layer {ready['key']} built in {ready['seconds']:.0f} s")
@@ -206,13 +234,16 @@ def _scratch(settings):
         shutil.rmtree(base, ignore_errors=True)
 
 
-def _as_node(scratch, base_root, topo, node, source, function, timeout, proxy=None):
-    """``salt-call --local <function> openstack.roles.packages`` as ``node`` in the scratch overlay
-    over ``base_root`` (mounted for the call only); its JSON return."""
+@contextlib.contextmanager
+def _node_root(scratch, base_root, topo, node, source, proxy=None):
+    """The scratch overlay over ``base_root``, mounted and configured as ``node``, for as long as
+    the block runs; yields ``call(sls, function="state.show_low_sls", timeout=300)``: that
+    ``salt-call --local`` in it, its JSON return."""
     _mount(scratch, base_root)
     try:
         _configure(scratch["root"], topo, node, source, proxy=proxy)
-        return _salt_call(scratch["root"], source, network.netns_path(topo, node), function, SLS, timeout=timeout)
+        yield lambda sls, function="state.show_low_sls", timeout=300: _salt_call(
+            scratch["root"], source, network.netns_path(topo, node), function, sls, timeout=timeout)
     finally:
         _unmount(scratch)
 

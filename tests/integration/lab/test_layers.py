@@ -14,6 +14,11 @@ from releasetrain.lab.errors import LabError
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
 PACKAGES_SLS = """\
+include:
+  - openstack.thing.package
+"""
+# what a package's maintainer scripts do: a unit file and its wants link (deb-systemd-helper)
+THING_PACKAGE_SLS = """\
 layer-marker:
   file.managed:
     - name: /etc/releasetrain-layer-test
@@ -24,23 +29,46 @@ no-service-may-start:
 links-the-states-see:
   cmd.run:
     - name: "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | sort > /etc/releasetrain-layer-links"
+{%- for unit in ['rt-layer-formula', 'rt-layer-package'] %}
+{{ unit }}-installed:
+  file.managed:
+    - name: /lib/systemd/system/{{ unit }}.service
+    - contents: "[Service]\\nExecStart=/bin/true\\n[Install]\\nWantedBy=multi-user.target\\n"
+  cmd.run:
+    - name: ln -sf /lib/systemd/system/{{ unit }}.service /etc/systemd/system/multi-user.target.wants/
+{%- endfor %}
 {%- if pillar.get('fail') %}
 a-package-that-fails:
   cmd.run:
     - name: 'echo "E: Unable to locate package nova-compte" >&2; exit 100'
 {%- endif %}
 """
+# the formula's service states: it starts and enables rt-layer-formula itself, rt-layer-package only runs
+THING_SERVICE_SLS = """\
+{%- if pillar.get('no_secrets') %}
+{{ raise('missing pillar key openstack:secrets:thing') }}
+{%- endif %}
+rt-layer-formula:
+  service.running:
+    - enable: true
+rt-layer-package:
+  service.running: []
+"""
 
 
 @pytest.fixture
 def release(tmp_path):
-    def write(marker, fail=False):
+    def write(marker, fail=False, no_secrets=False):
         tree = tmp_path / f"release-{marker}"
-        (tree / "states" / "openstack" / "roles").mkdir(parents=True, exist_ok=True)
-        (tree / "states" / "openstack" / "roles" / "packages.sls").write_text(PACKAGES_SLS)
+        for folder, files in (("roles", {"packages.sls": PACKAGES_SLS}),
+                              ("thing", {"package.sls": THING_PACKAGE_SLS, "service.sls": THING_SERVICE_SLS})):
+            (tree / "states" / "openstack" / folder).mkdir(parents=True, exist_ok=True)
+            for name, text in files.items():
+                (tree / "states" / "openstack" / folder / name).write_text(text)
         (tree / "pillar").mkdir(exist_ok=True)
         (tree / "pillar" / "top.sls").write_text("volatile:\n  '*':\n    - marker\n")
-        (tree / "pillar" / "marker.sls").write_text(f"marker: {marker}\nfail: {str(fail).lower()}\n")
+        (tree / "pillar" / "marker.sls").write_text(
+            f"marker: {marker}\nfail: {str(fail).lower()}\nno_secrets: {str(no_secrets).lower()}\n")
         return layers.Source(str(tree / "states"), str(tree / "pillar"), "volatile")
     return write
 
@@ -79,6 +107,8 @@ def test_a_layer_holds_what_the_package_states_made_and_is_built_once(lab, relea
             assert handle.read() == f"one {','.join(node.roles)}\n"
         with open(os.path.join(upper, "etc/releasetrain-layer-links"), encoding="utf-8") as handle:
             assert handle.read().split() == sorted(["lo", *node.addresses]), "the build ran outside its node's namespace"
+        wants = os.path.join(upper, "etc/systemd/system/multi-user.target.wants")
+        assert sorted(os.listdir(wants)) == ["rt-layer-package.service"]  # the formula enables its own in its stage
         for scratch in layers.SCRATCH:  # the build's own files are not kept
             assert not os.path.lexists(os.path.join(upper, scratch)), scratch
     assert sum("installing" in line for line in lines) == 2
@@ -89,6 +119,16 @@ def test_a_layer_holds_what_the_package_states_made_and_is_built_once(lab, relea
 
     other = layers.prepare(own, topo, [ctl], release("two"), base_roots, lambda node: suite, log=lines.append)
     assert other[ctl.name] != made[ctl.name]  # the pillar changed what the states make
+
+    # service states that do not render masterless: the layer keeps the packages' units, and has a key of its own
+    lines.clear()
+    kept = layers.prepare(own, topo, [ctl], release("one", no_secrets=True), base_roots, lambda node: suite,
+                          log=lines.append)
+    assert kept[ctl.name] != made[ctl.name]
+    assert any("missing pillar key openstack:secrets:thing" in line and "keeps the packages' units" in line
+               for line in lines), lines
+    assert sorted(os.listdir(os.path.join(kept[ctl.name], "etc/systemd/system/multi-user.target.wants"))) == [
+        "rt-layer-formula.service", "rt-layer-package.service"]
 
     dirs = nodes.NodeDirs(str(tmp_path / "state"), ctl)
     nodes.ensure_root(dirs, base_roots[suite], made[ctl.name])

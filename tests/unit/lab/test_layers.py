@@ -27,8 +27,21 @@ def test_a_key_is_the_base_image_and_what_the_package_states_install():
         layers.digest("/c/images/bookworm-salt3008.4-a3a689defb", [{**CHUNK, "pkgs": [{"nova-compute": None}, "qemu-kvm"]}, REPO]),
         layers.digest("/c/images/bookworm-salt3008.4-a3a689defb", [CHUNK, {**REPO, "contents": "deb http://n/debian bookworm main"}]),
         layers.digest("/c/images/bookworm-salt3008.4-a3a689defb", [CHUNK]),
+        layers.digest("/c/images/bookworm-salt3008.4-a3a689defb", [CHUNK, REPO], ["nova-compute"]),
     ]
-    assert len({key, *others}) == 6
+    assert len({key, *others}) == 7
+    # the units left disabled, in any order
+    assert layers.digest("/c/i/b", [CHUNK], ["b", "a"]) == layers.digest("/c/i/b", [CHUNK], ["a", "b"])
+
+
+def test_the_units_a_layer_leaves_disabled_are_those_the_formula_starts_and_enables():
+    def service(name, fun="running", **more):
+        return {"state": "service", "fun": fun, "name": name, "__id__": f"x-{name}", "__sls__": "openstack.nova.compute.service", **more}
+    chunks = [service("nova-compute", enable=True), service("libvirtd", enable=True), service("libvirtd", enable=True),
+              service("virtlogd"),  # started, its enabling left to the package
+              service("nova-api", fun="dead", enable=False), CHUNK,
+              {"state": "file", "fun": "managed", "name": "/etc/nova/nova.conf", "enable": True}]
+    assert layers.formula_units(chunks) == ["libvirtd", "nova-compute"]
 
 
 def test_a_failed_build_is_named_by_its_first_failing_state():
