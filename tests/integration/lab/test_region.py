@@ -54,6 +54,11 @@ def test_node_runs_systemd_with_salt_minion_as_a_service(lab_region):
     assert lab_region.run_in("ctl01", "hostname").stdout.strip() == "ctl01"
 
 
+def test_dpkg_on_a_lab_node_does_not_fsync_every_file(lab_region):
+    result = lab_region.run_in("cmp01", "cat", "/etc/dpkg/dpkg.cfg.d/releasetrain-lab")
+    assert "force-unsafe-io" in result.stdout.split()
+
+
 def test_apt_goes_through_the_lab_proxy(lab_region):
     proxy = lab_region.run_in("cmp01", "apt-config", "dump", "Acquire::http::Proxy").stdout
     master = lab_region.topology.master_address
