@@ -94,7 +94,7 @@ class Slot:
 
     @property
     def prefix(self):
-        return f"{self.name}-"
+        return copies.minion_prefix(self.number)
 
 
 def owner():

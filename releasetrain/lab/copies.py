@@ -22,11 +22,15 @@ EXT_PILLAR = "releasetrain_lab"
 NAME = "cand{}"  # copy number -> region name; its minions are "<name>-<node>"
 
 
+def minion_prefix(number):
+    """What copy ``number``'s minion ids start with: ``cand<number>-``."""
+    return f"{NAME.format(number)}-"
+
+
 def derived(original, number):
     """Topology data of copy ``number`` of the parsed topology ``original``: named ``cand<number>``,
     its nodes ``cand<number>-<node>``."""
-    name = NAME.format(number)
-    return topology.derive(original, name, f"{name}-", number)
+    return topology.derive(original, NAME.format(number), minion_prefix(number), number)
 
 
 class Copies:
