@@ -11,9 +11,9 @@ in full.
 
 A layer's key is the base image plus the lowstate of those package states rendered for the node,
 by ``salt-call --local`` in a scratch copy of the base image with the release's own state and
-pillar trees: every package name, version pin and repository.  A release that installs anything
-else gets a layer of its own, so a layer never holds a package the release's states would not
-install.  Nothing runs from a layer while it is built (``policy-rc.d`` refuses every service
+pillar trees: every package name, version pin and repository, and the content of every file of the
+tree those states name (``salt://``).  A release that installs anything else gets a layer of its
+own, so a layer never holds a package or file the release's states would not install.  Nothing runs from a layer while it is built (``policy-rc.d`` refuses every service
 start).  The units the formula starts itself (``service.running`` with ``enable: true`` in the
 ``service`` SLS beside each package SLS) are left disabled in the layer: on a fresh node their
 packages start them only in their own stage, just before the formula configures them, while a
@@ -104,7 +104,45 @@ def key(settings, topo, node, base_root, source, log=print):
         except LabError as err:  # e.g. a pillar the masterless render lacks: the layer keeps every unit
             log(f"{err}; {node.name}'s layer keeps the packages' units enabled")
             units = []
-    return digest(os.path.dirname(base_root), chunks, units), units
+    return digest(os.path.dirname(base_root), chunks, units, files=sources(chunks, source.states)), units
+
+
+def sources(chunks, states):
+    """``{salt:// URL: sha256}`` of every file or folder of the release's state tree ``states`` the
+    lowstate names: what a state copies or renders from them is not in the lowstate, so their
+    content is part of the key ('absent' when the tree has no such path)."""
+    urls, todo = set(), list(chunks)
+    while todo:
+        value = todo.pop()
+        if isinstance(value, dict):
+            todo.extend(value.values())
+        elif isinstance(value, (list, tuple)):
+            todo.extend(value)
+        elif isinstance(value, str) and value.startswith("salt://"):
+            urls.add(value)
+    found = {}
+    root = os.path.realpath(states)
+    for url in sorted(urls):
+        path = os.path.realpath(os.path.join(root, url[len("salt://"):].split("?", 1)[0].lstrip("/")))
+        found[url] = _tree_digest(path, root) if path == root or path.startswith(root + os.sep) else "outside"
+    return found
+
+
+def _tree_digest(path, root):
+    if not os.path.exists(path):
+        return "absent"
+    files = [path] if not os.path.isdir(path) else sorted(
+        os.path.join(folder, name) for folder, _, names in os.walk(path) for name in names)
+    sha = hashlib.sha256()
+    for name in files:
+        sha.update(os.path.relpath(name, path).encode() + b"\0")
+        real = os.path.realpath(name)
+        if not (real.startswith(root + os.sep) and os.path.isfile(real)):
+            sha.update(b"not a file of the tree")  # a link out of it, a device, a fifo: never read
+            continue
+        with open(real, "rb") as handle:
+            sha.update(hashlib.file_digest(handle, "sha256").digest())
+    return sha.hexdigest()
 
 
 def formula_units(chunks):
@@ -113,13 +151,14 @@ def formula_units(chunks):
                    and chunk.get("fun") == "running" and chunk.get("enable") and isinstance(chunk.get("name"), str)})
 
 
-def digest(base_image, chunks, units=()):
+def digest(base_image, chunks, units=(), files=None):
     """A layer's key from its base image's folder, its package states' lowstate (without the run's
-    own bookkeeping: the environment, the order) and the units it leaves disabled."""
+    own bookkeeping: the environment, the order), the units it leaves disabled and the content of
+    the tree's ``files`` the states name (:func:`sources`)."""
     lowstate = sorted(({k: v for k, v in chunk.items() if k != "order" and (not k.startswith("__") or k == "__id__")}
                        for chunk in chunks if isinstance(chunk, dict)), key=lambda c: json.dumps(c, sort_keys=True))
     data = {"version": VERSION, "base": os.path.basename(os.path.normpath(base_image)), "lowstate": lowstate,
-            "disabled": sorted(units)}
+            "disabled": sorted(units), "files": files or {}}
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 

@@ -29,6 +29,10 @@ no-service-may-start:
 links-the-states-see:
   cmd.run:
     - name: "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | sort > /etc/releasetrain-layer-links"
+layer-file:
+  file.managed:
+    - name: /etc/releasetrain-layer-file
+    - source: salt://openstack/thing/files/motd
 {%- for unit in ['rt-layer-formula', 'rt-layer-package'] %}
 {{ unit }}-installed:
   file.managed:
@@ -58,13 +62,15 @@ rt-layer-package:
 
 @pytest.fixture
 def release(tmp_path):
-    def write(marker, fail=False, no_secrets=False):
+    def write(marker, fail=False, no_secrets=False, motd="hello\n"):
         tree = tmp_path / f"release-{marker}"
         for folder, files in (("roles", {"packages.sls": PACKAGES_SLS}),
                               ("thing", {"package.sls": THING_PACKAGE_SLS, "service.sls": THING_SERVICE_SLS})):
             (tree / "states" / "openstack" / folder).mkdir(parents=True, exist_ok=True)
             for name, text in files.items():
                 (tree / "states" / "openstack" / folder / name).write_text(text)
+        (tree / "states" / "openstack" / "thing" / "files").mkdir(exist_ok=True)
+        (tree / "states" / "openstack" / "thing" / "files" / "motd").write_text(motd)
         (tree / "pillar").mkdir(exist_ok=True)
         (tree / "pillar" / "top.sls").write_text("volatile:\n  '*':\n    - marker\n")
         (tree / "pillar" / "marker.sls").write_text(
@@ -119,6 +125,13 @@ def test_a_layer_holds_what_the_package_states_made_and_is_built_once(lab, relea
 
     other = layers.prepare(own, topo, [ctl], release("two"), base_roots, lambda node: suite, log=lines.append)
     assert other[ctl.name] != made[ctl.name]  # the pillar changed what the states make
+
+    # the same states copying a file of other content: a layer of its own, holding that content
+    motd = layers.prepare(own, topo, [ctl], release("one", motd="changed\n"), base_roots, lambda node: suite,
+                          log=lines.append)
+    assert motd[ctl.name] != made[ctl.name]
+    with open(os.path.join(motd[ctl.name], "etc/releasetrain-layer-file"), encoding="utf-8") as handle:
+        assert handle.read() == "changed\n"
 
     # service states that do not render masterless: the layer keeps the packages' units, and has a key of its own
     lines.clear()

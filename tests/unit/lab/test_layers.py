@@ -78,3 +78,31 @@ def test_a_release_tree_that_is_not_there_makes_no_layer(tmp_path):
     source = layers.Source(str(tmp_path / "states"), str(tmp_path / "pillar"), "volatile")
     with pytest.raises(LabError, match=r"role layers: the release's tree .*/states is not there"):
         layers.prepare(lab, None, [], source, {}, lambda node: "bookworm")
+
+
+def test_the_files_the_package_states_name_are_keyed_by_content(tmp_path):
+    tree = tmp_path / "states"
+    (tree / "openstack" / "files" / "conf").mkdir(parents=True)
+    (tree / "openstack" / "files" / "apt.pref").write_text("Package: *\n")
+    (tree / "openstack" / "files" / "conf" / "a").write_text("a\n")
+    (tree / "openstack" / "files" / "conf" / "zero").symlink_to("/dev/zero")  # never read
+    (tree / "openstack" / "files" / "shadow").symlink_to("/etc/shadow")
+    chunks = [{**CHUNK, "source": "salt://openstack/files/apt.pref?saltenv=volatile"},
+              {"state": "file", "fun": "recurse", "name": "/etc/x", "source": ["salt://openstack/files/conf"]},
+              {"state": "file", "fun": "managed", "name": "/etc/y", "sources": [{"a": "salt://../../etc/passwd"}]},
+              {"state": "file", "fun": "managed", "name": "/etc/z", "source": "salt://openstack/files/shadow"},
+              {"state": "file", "fun": "managed", "name": "/etc/w", "source": "salt://openstack/files/gone"}]
+    found = layers.sources(chunks, str(tree))
+    assert found["salt://../../etc/passwd"] == "outside"
+    assert found["salt://openstack/files/shadow"] == "outside"
+    assert found["salt://openstack/files/gone"] == "absent"
+    assert len(found["salt://openstack/files/apt.pref?saltenv=volatile"]) == 64
+    before = layers.digest("/c/i/b", chunks, files=found)
+    assert before == layers.digest("/c/i/b", chunks, files=layers.sources(chunks, str(tree)))
+
+    (tree / "openstack" / "files" / "conf" / "a").write_text("changed\n")  # same lowstate, other content
+    assert layers.digest("/c/i/b", chunks, files=layers.sources(chunks, str(tree))) != before
+    (tree / "openstack" / "files" / "conf" / "a").write_text("a\n")
+    assert layers.digest("/c/i/b", chunks, files=layers.sources(chunks, str(tree))) == before
+    (tree / "openstack" / "files" / "conf" / "b").write_text("")  # a new file in a folder a state copies
+    assert layers.digest("/c/i/b", chunks, files=layers.sources(chunks, str(tree))) != before
