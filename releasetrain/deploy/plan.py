@@ -305,7 +305,9 @@ class _Planner:
     def major(self, date, distribution, moved=()):
         """The offline upgrade to ``distribution``: pre-checks, the control plane stopped, each role's
         nodes moved to the new distribution, then the stages in dependency order (migrations on the
-        first controller), network nodes, computes, the Nova FFU workaround off, smoke.
+        first controller), network nodes, computes, the Nova FFU workaround off, smoke.  With
+        ``major:together`` every node moves in one step after the stop, instead of each role's nodes
+        just before their stages.
 
         Resumed after a halt, with the controllers ``moved`` to ``distribution`` already, the old
         release's checks (upgrade checks, online data migrations, the backup) are left out: that
@@ -332,10 +334,19 @@ class _Planner:
             + self.on_controller("online_data_migrations", what="nova online data migrations",
                                  rounds=major["online_migration_rounds"])
             + self.on_controller("backup", path=path))
+        together = major["together"]
+        # together: the computes are disabled while Nova's API still answers (a resumed run's stopped
+        # control plane cannot; its batches disable each one instead)
+        disable = self.joined([self.on_controller("compute_disable", host=host) for host in self.members["compute"]])
         self.add("precheck", [], pillar=target, commands=old_release_checks, render=render, sync=self.everyone())
-        self.add("stop", controllers, major["stop"], pillar=target, gate=[])
-        self.add("distribution", controllers, major["distribution"]["controller"], pillar=target,
-                 label="controller", gate=[], refresh_grains=True)
+        self.add("stop", controllers, major["stop"], pillar=target, gate=[],
+                 before=disable if together and not resumed else ())
+        if together:
+            self.add("distribution", self.everyone(), [major["node_sls"]], label="all", gate=[], refresh_grains=True,
+                     pillar=merge(target, {"deploy": {"distribution_sls": major["distribution"]}}))
+        else:
+            self.add("distribution", controllers, major["distribution"]["controller"], pillar=target,
+                     label="controller", gate=[], refresh_grains=True)
         first = [self.first_controller]
         for stage in CONTROLLER_STAGES:
             after = ()
@@ -348,17 +359,19 @@ class _Planner:
             self.add("controller", [node], self.controller_sls(),
                      pillar=merge({"deploy": {"db_sync": False}}, workaround), label=node)
         if self.members["network"]:
-            self.add("distribution", self.members["network"], major["distribution"]["network"], pillar=target,
-                     label="network", gate=[], refresh_grains=True)
+            if not together:
+                self.add("distribution", self.members["network"], major["distribution"]["network"], pillar=target,
+                         label="network", gate=[], refresh_grains=True)
             network_groups = batches(self.members["network"], self.conf["network_batch"])
             for number, group in enumerate(network_groups, start=1):
                 self.add("neutron_network", group, stages["neutron_network"],
                          label=f"batch{number}of{len(network_groups)}", commands=self.retire(group))
         if self.members["compute"]:
-            disable = self.joined([self.on_controller("compute_disable", host=host) for host in self.members["compute"]])
-            self.add("distribution", self.members["compute"], major["distribution"]["compute"], pillar=target,
-                     before=disable, label="compute", gate=[], refresh_grains=True)
-            self.compute_batches(maintenance=True, disable=False, commands=self.retire, pillar=workaround)
+            if not together:
+                self.add("distribution", self.members["compute"], major["distribution"]["compute"], pillar=target,
+                         before=disable, label="compute", gate=[], refresh_grains=True)
+            self.compute_batches(maintenance=True, disable=together and resumed, commands=self.retire,
+                                 pillar=workaround)
 
         def workaround_off():
             # nova_control again on every controller and the compute stage on every compute, without the

@@ -124,6 +124,13 @@ DEFAULTS = {
             "compute": ["openstack.upgrade.distribution"],
         },
         "stop": ["openstack.upgrade.stop"],  # on the controllers, before their distribution step
+        # false: the controllers move to the new distribution, then (the control plane up again) the
+        # network nodes, then the computes, each role in a step of its own. true: every node moves in
+        # one step while the control plane is stopped, each with its role's SLS ("node_sls" reads them
+        # from pillar deploy:distribution_sls); the computes are disabled in Nova before the stop.
+        # Shorter in all on a small machine, but the APIs stay down while the computes upgrade too.
+        "together": False,
+        "node_sls": "openstack.upgrade.node",
         # pillar of the controller and compute steps until every compute runs the new release: Nova's
         # conductor, API and nova-compute itself refuse to start while compute service records are
         # older than they support (the first upgraded compute sees the others' old records)
@@ -226,6 +233,9 @@ def check_run_settings(conf):
     if conf.get("on_failure") not in ON_FAILURE:
         raise ReleaseTrainError(f"deploy:on_failure must be one of {', '.join(ON_FAILURE)}, not {conf.get('on_failure')!r}")
     check_limit(conf.get("max_api_outage"), key="deploy:max_api_outage")
+    together = (conf.get("major") or {}).get("together")
+    if not isinstance(together, bool):
+        raise ReleaseTrainError(f"deploy:major:together must be true or false, not {together!r}")
     first = conf.get("bootstrap_packages")
     if not isinstance(first, list) or not all(isinstance(sls, str) and sls for sls in first):
         raise ReleaseTrainError(f"deploy:bootstrap_packages must be a list of SLS names, not {first!r}")

@@ -71,3 +71,24 @@ def test_the_distribution_sls_switches_every_source_naming_the_old_codename(form
     assert (sources / "sources.list").read_text().count("bookworm") == 3  # test=True changed nothing
     commands = [state for state in data.values() if state["__id__"].endswith(("apt-update", "full-upgrade"))]
     assert len(commands) == 2 and all(state["result"] is None for state in commands)  # would run, did not
+
+
+def test_the_node_sls_applies_the_distribution_sls_of_the_nodes_own_roles(formula_minion):  # noqa: F811
+    """major:together: one step, every node, each with its roles' SLS (pillar deploy:distribution_sls)."""
+    pillar = "pillar=" + json.dumps({"deploy": {"distribution": "trixie",
+                                                "distribution_sls": settings.DEFAULTS["major"]["distribution"]}})
+    ids = {}
+    for node, roles in (("ctl01", ["controller"]), ("cmp01", ["compute"]), ("all01", ["compute", "controller"])):
+        retcode, data = formula_minion("debian-12", minion_id=node, roles=roles).call(
+            "state.show_sls", "openstack.upgrade.node", pillar)
+        assert retcode == 0 and isinstance(data, dict), data
+        ids[node] = {state["__sls__"] for state in data.values()}
+    assert ids["ctl01"] == ids["all01"] == {
+        "openstack.upgrade.rabbitmq", "openstack.upgrade.distribution", "openstack.upgrade.mariadb"}
+    assert ids["cmp01"] == {"openstack.upgrade.distribution"}
+
+    retcode, data = formula_minion("debian-12", minion_id="cmp02", roles=["compute"]).call(
+        "state.show_sls", "openstack.upgrade.node",
+        "pillar=" + json.dumps({"deploy": {"distribution_sls": {"controller": ["openstack.upgrade.mariadb"]}}}))
+    assert retcode != 0 and any("deploy:distribution_sls names no SLS for the roles of cmp02 (compute)" in line
+                                for line in data), data

@@ -149,6 +149,55 @@ def test_the_distribution_sls_per_role_come_from_the_deploy_pillar():
     assert steps[2]["sls"][0] == "openstack.upgrade.rabbitmq"
 
 
+def test_together_every_node_moves_in_one_step_after_the_stop_with_its_roles_sls():
+    steps = major(batch="2", major={"together": True})["steps"]
+    assert [(s["id"], s["targets"]) for s in steps] == [
+        ("01-precheck", []),
+        ("02-stop", ["ctl01", "ctl02"]),
+        ("03-distribution-all", ["cmp01", "cmp02", "cmp03", "ctl01", "ctl02", "net01"]),
+        ("04-infra", ["ctl01"]),
+        ("05-keystone", ["ctl01"]),
+        ("06-glance_placement", ["ctl01"]),
+        ("07-nova_control", ["ctl01"]),
+        ("08-neutron_server", ["ctl01"]),
+        ("09-controller-ctl02", ["ctl02"]),
+        ("10-neutron_network-batch1of1", ["net01"]),
+        ("11-compute-batch1of2", ["cmp01", "cmp02"]),
+        ("12-compute-batch2of2", ["cmp03"]),
+        ("13-cell_discovery", ["ctl01"]),
+        ("14-nova_control-workaround-off", ["ctl01", "ctl02"]),
+        ("15-compute-workaround-off", ["cmp01", "cmp02", "cmp03"]),
+        ("16-smoke", []),
+    ]
+    by_id = {s["id"]: s for s in steps}
+    # the computes are disabled while Nova's API still answers: before the stop, not in their batches
+    disable = by_id["02-stop"]["before"]
+    assert len(disable) == 1 and disable[0]["node"] == "ctl01" and disable[0]["what"] == "compute disable"
+    assert all(f"--disable-reason 'releasetrain r2' {h} nova-compute" in disable[0]["cmd"]
+               for h in ("cmp01", "cmp02", "cmp03"))
+    assert by_id["11-compute-batch1of2"]["before"] == [] and by_id["11-compute-batch1of2"]["after"]
+    moving = by_id["03-distribution-all"]
+    assert moving["sls"] == ["openstack.upgrade.node"] and moving.get("refresh_grains") is True
+    assert moving["pillar"]["deploy"]["distribution"] == "trixie"
+    assert moving["pillar"]["deploy"]["distribution_sls"] == settings.DEFAULTS["major"]["distribution"]
+    assert major(major={"together": False})["steps"][2]["id"] == "03-distribution-controller"
+
+
+def test_together_resumed_disables_each_batch_instead_the_stopped_api_cannot():
+    plan = deploy_plan.build_plan(settings.resolve({"canary": 0, "major": {"together": True}}), REGION, "r2", "test",
+                                  "major", date="D", distribution="trixie", moved=["ctl01", "ctl02"])
+    by_id = {s["id"]: s for s in plan["steps"]}
+    assert by_id["02-stop"]["before"] == []
+    batch = next(s for s in plan["steps"] if s["stage"] == "compute")
+    assert batch["before"] and "--disable " in batch["before"][0]["cmd"]
+
+
+@pytest.mark.parametrize("value", ["yes", 1, None, [True]])
+def test_together_is_true_or_false(value):
+    with pytest.raises(ReleaseTrainError, match=r"^deploy:major:together must be true or false, not "):
+        settings.resolve({"major": {"together": value}})
+
+
 @pytest.mark.parametrize("recorded", [None, True])
 def test_choose_mode_never_picks_major(recorded):
     assert deploy_plan.choose_mode(None, recorded) != "major"
