@@ -11,9 +11,12 @@ same major run resumes and completes: every node runs trixie and Epoxy, every re
 (agents on Open vSwitch, the retired Linux bridge agents gone, both hypervisors, no FFU workaround
 left), the resources are all there, the server runs on Epoxy after a stop and start, and a token
 issued after the upgrade works.  Wall times and API outages are printed for bench/results.
+``RELEASETRAIN_MAJOR_TOGETHER=1`` runs r2 and r3 with ``deploy:major:together`` (every node moves
+in one step).
 """
 
 import json
+import os
 
 import pytest
 
@@ -36,6 +39,7 @@ INSTALLED = {
 }
 NETWORK_AGENTS = ("neutron-openvswitch-agent", "neutron-l3-agent", "neutron-dhcp-agent", "neutron-metadata-agent")
 MADE = {}  # what r1's test made, for the later ones
+MAJOR = {"major": {"together": True}} if os.environ.get("RELEASETRAIN_MAJOR_TOGETHER") == "1" else {}
 
 
 def _on_trixie(distribution="trixie"):
@@ -80,7 +84,7 @@ def test_a_failing_node_halts_the_major_upgrade_naming_it_and_no_rollback_is_tri
     release("r2", _on_trixie(), node_pillar=broken)
     plan = lab_region.salt_run_cli.run("deploy.plan", "release=r2", "env=test")
     assert "mode=major" in plan.stdout, plan.stdout  # upgrade mode refuses a new distribution
-    ret = deploy(lab_region, "r2", mode="major", on_failure="rollback")
+    ret = deploy(lab_region, "r2", mode="major", on_failure="rollback", **MAJOR)
     assert ret.returncode != 0
     assert "HALTED: stage compute failed on cmp02" in ret.stdout, ret.stdout[-6000:]
     assert "automatic rollback refused: mode major" in ret.stdout, ret.stdout[-6000:]
@@ -95,7 +99,7 @@ def test_a_failing_node_halts_the_major_upgrade_naming_it_and_no_rollback_is_tri
 def test_the_fixed_release_resumes_the_major_upgrade_and_everything_survives(lab_region, release):
     assert MADE, "r1's resources were not made"
     release("r3", _on_trixie())
-    ret = deploy(lab_region, "r3", mode="major")
+    ret = deploy(lab_region, "r3", mode="major", **MAJOR)
     assert ret.returncode == 0, ret.stdout[-6000:]
     done = status(lab_region)
     assert (done["release"], done["verified"], done["last_deploy"]["outcome"]) == ("r3", True, "deployed"), done
