@@ -36,4 +36,5 @@ def test_the_report_has_medians_each_step_and_the_ratio(rounds):
     assert "| warm | under 8 min | 420 s | 420 | 2.5 |" in report
     assert "warm / cold: 0.35" in report
     assert "| region | 500.0 | 30.0 |" in report and "| deploy | 690.0 | 380.0 |" in report
+    assert "warm: median 380 s; target under 10 min (met)." in report
     assert json.loads(json.dumps(rounds)) == rounds  # what the cases write is what render reads
