@@ -96,6 +96,7 @@ def main():
     parser.add_argument("--events", type=int, default=100)
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "gerrit.md"))
     parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--shared", default="", help="what else ran on the machine, for the results file")
     args = parser.parse_args()
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="rt-bench-gerrit-"))
     gerrit = GerritStandIn()
@@ -178,7 +179,7 @@ def write(args, forwarded, started, total, reviews):
     text = f"""# Gerrit hook latency
 
 `.venv/bin/python bench/gerrit_hook.py --events {args.events}` on {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC;
-{os.cpu_count()} cores shared with other engineers' test runs (load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}).
+{os.cpu_count()} cores{f", shared with {args.shared}" if args.shared else ""} (load average at the end {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}).
 Real salt-master + salt-api (rest_cherrypy) + reactor + `pipeline` runner; one patchset-created
 event at a time (each waits for its run: candidate kit, a trivial orchestration, the vote to the
 loopback Gerrit stand-in); the first event warms caches and is not counted. Seconds from the POST
