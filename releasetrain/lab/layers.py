@@ -214,15 +214,22 @@ def _build(settings, topo, node, base_root, source, final, units, log):
 
 
 def _failures(out):
-    """The first failed state of a ``state.sls`` return, as one line; '' when all succeeded."""
+    """The first failed state of a ``state.sls`` return (in run order, one whose own work failed
+    before one whose requisites did), as one line: its id and its first error line (apt's ``E:``
+    line when there is one); '' when all succeeded."""
     states = out.get("local") if isinstance(out, dict) else None
     if not isinstance(states, dict) or not states:
         return _first_line(states)
-    for state_id, ret in states.items():
-        if not isinstance(ret, dict) or ret.get("result") is not True:
-            comment = ret.get("comment") if isinstance(ret, dict) else ret
-            return f"{state_id.split('_|-')[1] if '_|-' in state_id else state_id}: {_first_line(comment)}"
-    return ""
+    failed = [(state_id, ret) for state_id, ret in states.items() if not isinstance(ret, dict) or ret.get("result") is not True]
+    if not failed:
+        return ""
+    failed.sort(key=lambda item: (isinstance(item[1], dict) and "requisite failed" in str(item[1].get("comment")),
+                                  item[1].get("__run_num__", 0) if isinstance(item[1], dict) else 0))
+    state_id, ret = failed[0]
+    comment = ret.get("comment") if isinstance(ret, dict) else ret
+    text = comment if isinstance(comment, str) else _first_line(comment)
+    errors = [line.strip() for line in text.splitlines() if line.strip().startswith(("E:", "W:"))]
+    return f"{state_id.split('_|-')[1] if '_|-' in state_id else state_id}: {errors[0][:300] if errors else _first_line(text)}"
 
 
 def _first_line(value):
@@ -278,11 +285,15 @@ def _node_root(scratch, base_root, topo, node, source, proxy=None):
     """The scratch overlay over ``base_root``, mounted and configured as ``node``, for as long as
     the block runs; yields ``call(sls, function="state.show_low_sls", timeout=300)``: that
     ``salt-call --local`` in it, its JSON return."""
+    # the node's addresses, as the master's releasetrain_lab ext_pillar gives them to its minion
+    from releasetrain.lab.pillar import region_pillar  # pylint: disable=import-outside-toplevel  (it imports region)
+
+    addresses = "pillar=" + json.dumps(region_pillar(topo))
     _mount(scratch, base_root)
     try:
         _configure(scratch["root"], topo, node, source, proxy=proxy)
         yield lambda sls, function="state.show_low_sls", timeout=300: _salt_call(
-            scratch["root"], source, network.netns_path(topo, node), function, sls, timeout=timeout)
+            scratch["root"], source, network.netns_path(topo, node), function, sls, addresses, timeout=timeout)
     finally:
         _unmount(scratch)
 

@@ -47,10 +47,14 @@ a-package-that-fails:
     - name: 'echo "E: Unable to locate package nova-compte" >&2; exit 100'
 {%- endif %}
 """
-# the formula's service states: it starts and enables rt-layer-formula itself, rt-layer-package only runs
+# the formula's service states: it starts and enables rt-layer-formula itself, rt-layer-package only runs;
+# like the formula's, they need the node's address, which the lab's ext_pillar gives its minions
 THING_SERVICE_SLS = """\
 {%- if pillar.get('no_secrets') %}
 {{ raise('missing pillar key openstack:secrets:thing') }}
+{%- endif %}
+{%- if not salt['pillar.get']('openstack:nodes:' ~ grains['id'] ~ ':management_address') %}
+{{ raise('missing pillar key openstack:nodes:' ~ grains['id'] ~ ':management_address (the lab gives it)') }}
 {%- endif %}
 rt-layer-formula:
   service.running:

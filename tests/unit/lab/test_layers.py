@@ -51,6 +51,14 @@ def test_a_failed_build_is_named_by_its_first_failing_state():
     assert layers._failures({"local": failed}) == "nova: E: Version '9' not found"
     assert layers._failures({"local": ["Rendering SLS 'volatile:openstack.roles.packages' failed: x\ny"]}) == (
         "Rendering SLS 'volatile:openstack.roles.packages' failed: x")
+    pkg = {"result": False, "__run_num__": 3, "comment": (
+        'Attempt 1: Returned a result of "False", with the following comment: "Problem encountered installing '
+        'package(s). Additional info follows:\n\nerrors:\n    - Running as unit: run-1.scope\n'
+        "      E: Failed to fetch http://10.0.0.1:3142/debian/pool/n/nova/x.deb  503  Service Unavailable\n")}
+    requisite = {"result": False, "__run_num__": 1, "comment": "One or more requisite failed: x"}
+    assert layers._failures({"local": {"file_|-conf_|-/etc/x_|-managed": requisite, "pkg_|-nova_|-nova_|-installed": pkg,
+                                       **ok}}) == (
+        "nova: E: Failed to fetch http://10.0.0.1:3142/debian/pool/n/nova/x.deb  503  Service Unavailable")
     assert layers._failures({"local": {}}) != ""
     assert layers._failures(None) != ""
 
