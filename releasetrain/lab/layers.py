@@ -49,6 +49,7 @@ CONFIG = "/etc/salt/minion.d/releasetrain-layer.conf"
 POLICY_RC = "/usr/sbin/policy-rc.d"
 # what a build leaves in its layer that is not the packages': removed before the layer is kept
 SCRATCH = (CONFIG.lstrip("/"), POLICY_RC.lstrip("/"), nodes.APT_PROXY_CONF.lstrip("/"), "etc/salt/pki", "etc/machine-id",
+           "etc/hostname", "etc/hosts",
            "var/cache/salt", "var/log/salt", "var/cache/apt/archives", "var/cache/apt/pkgcache.bin",
            "var/cache/apt/srcpkgcache.bin", "run", "tmp", "root/.cache")
 
@@ -293,7 +294,7 @@ def _node_root(scratch, base_root, topo, node, source, proxy=None):
     try:
         _configure(scratch["root"], topo, node, source, proxy=proxy)
         yield lambda sls, function="state.show_low_sls", timeout=300: _salt_call(
-            scratch["root"], source, network.netns_path(topo, node), function, sls, addresses, timeout=timeout)
+            scratch["root"], source, node, network.netns_path(topo, node), function, sls, addresses, timeout=timeout)
     finally:
         _unmount(scratch)
 
@@ -319,15 +320,17 @@ def _configure(root, topo, node, source, proxy=None):
         "grains": {"roles": list(node.roles), "releasetrain_lab": topo.name},
     }
     image.write_in(root, CONFIG, salt.utils.yaml.safe_dump(config, default_flow_style=False))
+    for path, text in nodes.names(topo, node).items():  # maintainer scripts ask for the host's name (hostname -f)
+        image.write_in(root, path, text)
     image.write_in(root, POLICY_RC, "#!/bin/sh\n# a role layer is being built: no service starts\nexit 101\n", 0o755)
     if proxy:
         image.write_in(root, nodes.APT_PROXY_CONF, f'Acquire::http::Proxy "{proxy}";\n')
 
 
-def _salt_call(root, source, netns, *args, timeout):
+def _salt_call(root, source, node, netns, *args, timeout):
     proc = host.run(
         "systemd-nspawn", "-q", "-D", root, "--register=no", "--keep-unit", "--link-journal=no",
-        f"--network-namespace-path={netns}", "--resolv-conf=off",
+        f"--network-namespace-path={netns}", "--resolv-conf=off", f"--hostname={node.name}",
         f"--bind-ro={os.path.realpath(source.states)}:{TREES}/states",
         f"--bind-ro={os.path.realpath(source.pillar)}:{TREES}/pillar",
         "--setenv=DEBIAN_FRONTEND=noninteractive",

@@ -55,15 +55,21 @@ def ensure_root(dirs, base_root, layer=None):
                  f"lowerdir={lower},upperdir={dirs.upper},workdir={dirs.work}", dirs.root)
 
 
+def names(topology, node):
+    """The files that name the node, by path: its hostname, and its hosts file (the master as
+    ``salt``, every node of the topology by its mgmt address)."""
+    hosts = ["127.0.0.1 localhost", f"{topology.master_address} salt"]
+    hosts += [f"{other.mgmt_address} {other.name}" for other in topology.nodes]
+    return {"/etc/hostname": f"{node.name}\n", "/etc/hosts": "\n".join(hosts) + "\n"}
+
+
 def write_config(dirs, topology, node, master_port, proxy_port, master_pub=None):
     """The node's identity, Salt minion configuration and keys, inside its root."""
     root = dirs.root
-    _write(_in(root, "/etc/hostname"), f"{node.name}\n")
+    for path, text in names(topology, node).items():
+        _write(_in(root, path), text)
     machine_id = uuid.uuid5(uuid.NAMESPACE_DNS, f"{topology.name}.{node.name}.releasetrain").hex
     _write(_in(root, "/etc/machine-id"), f"{machine_id}\n", 0o444)
-    hosts = ["127.0.0.1 localhost", f"{topology.master_address} salt"]
-    hosts += [f"{other.mgmt_address} {other.name}" for other in topology.nodes]
-    _write(_in(root, "/etc/hosts"), "\n".join(hosts) + "\n")
     proxy = f'Acquire::http::Proxy "http://{topology.master_address}:{proxy_port}/";\n'
     _write(_in(root, APT_PROXY_CONF), proxy)
     grains = {"roles": list(node.roles), "releasetrain_lab": topology.name}

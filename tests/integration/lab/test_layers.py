@@ -26,6 +26,9 @@ layer-marker:
 no-service-may-start:
   cmd.run:
     - name: '/usr/sbin/policy-rc.d; test $? = 101'
+the-node-knows-its-name:  # nova-common's postinst fails where the host's name does not resolve
+  cmd.run:
+    - name: hostname -f > /etc/releasetrain-layer-fqdn
 links-the-states-see:
   cmd.run:
     - name: "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | sort > /etc/releasetrain-layer-links"
@@ -117,6 +120,8 @@ def test_a_layer_holds_what_the_package_states_made_and_is_built_once(lab, relea
             assert handle.read() == f"one {','.join(node.roles)}\n"
         with open(os.path.join(upper, "etc/releasetrain-layer-links"), encoding="utf-8") as handle:
             assert handle.read().split() == sorted(["lo", *node.addresses]), "the build ran outside its node's namespace"
+        with open(os.path.join(upper, "etc/releasetrain-layer-fqdn"), encoding="utf-8") as handle:
+            assert handle.read().strip() == node.name
         wants = os.path.join(upper, "etc/systemd/system/multi-user.target.wants")
         assert sorted(os.listdir(wants)) == ["rt-layer-package.service"]  # the formula enables its own in its stage
         for scratch in layers.SCRATCH:  # the build's own files are not kept
