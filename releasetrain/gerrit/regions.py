@@ -27,7 +27,6 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import psutil
 
 from releasetrain.config import MAX_SECONDS
 from releasetrain.errors import ReleaseTrainError
@@ -98,16 +97,25 @@ class Slot:
 
 
 def owner():
-    """This process: its pid and start time (a reused pid is another process)."""
-    proc = psutil.Process()
-    return {"pid": proc.pid, "started": round(proc.create_time(), 2)}
+    """This process: its pid and when it started (a reused pid is another process)."""
+    pid = os.getpid()
+    return {"pid": pid, "ticks": _start_ticks(pid)}
 
 
 def alive(who):
     try:
-        return round(psutil.Process(int(who["pid"])).create_time(), 2) == who["started"]
-    except (psutil.Error, KeyError, TypeError, ValueError):
+        return _start_ticks(int(who["pid"])) == who["ticks"]
+    except (OSError, KeyError, TypeError, ValueError, IndexError):
         return False
+
+
+def _start_ticks(pid):
+    """When process ``pid`` started, in clock ticks since boot (``/proc/<pid>/stat``, field 22).
+    Not a wall-clock time: psutil's ``create_time`` adds the boot time the kernel derives from the
+    clock, which moved by 37 s within half an hour on a lab host, so a live run looked dead and its
+    slot was taken from it.  A process's ticks never change; a reused pid has others."""
+    with open(f"/proc/{int(pid)}/stat", "rb") as handle:
+        return int(handle.read().rsplit(b")", 1)[1].split()[19])
 
 
 def empty():

@@ -175,9 +175,9 @@ def test_an_event_older_than_a_known_patchset_is_superseded_at_once(make_pool):
 
 def _dead_process():
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
-    started = round(__import__("psutil").Process(proc.pid).create_time(), 2)
+    ticks = regions._start_ticks(proc.pid)  # a zombie until waited for: its /proc entry is there
     proc.wait()
-    return {"pid": proc.pid, "started": started}
+    return {"pid": proc.pid, "ticks": ticks}
 
 
 def test_a_slot_held_by_a_crashed_run_is_removed_and_taken_by_the_next(make_pool):
@@ -228,5 +228,51 @@ def test_a_candidate_waits_no_longer_than_configured(make_pool):
 def test_this_process_is_alive_and_a_reused_pid_is_not():
     me = regions.owner()
     assert me["pid"] == os.getpid() and regions.alive(me)
-    assert not regions.alive({**me, "started": me["started"] - 100})
+    assert not regions.alive({**me, "ticks": me["ticks"] - 100})
     assert not regions.alive(_dead_process()) and not regions.alive(None) and not regions.alive({"pid": "x"})
+    assert not regions.alive({"pid": os.getpid(), "started": 1796319109.03})  # a record of the old form
+
+
+def test_a_process_stays_alive_when_the_wall_clock_moves(monkeypatch):
+    """The boot time psutil adds to a process's start moves with the clock (37 s on a lab host within
+    half an hour): a live run looked dead, its slot was taken and its patchset got a wrong vote."""
+    me = regions.owner()
+    pslinux = pytest.importorskip("psutil._pslinux")
+    # the boot time psutil and the kernel derive from the clock, moved: a wall-clock start moves too
+    monkeypatch.setattr(pslinux, "BOOT_TIME", 12345.0, raising=False)
+    monkeypatch.setattr(pslinux, "boot_time", lambda: 12345.0)
+    assert regions.alive(me)
+
+
+def test_a_removal_that_takes_minutes_keeps_the_queue_order(make_pool):
+    """The lab run found this: patchset 2's removal of patchset 1's region waits for patchset 1's
+    lab.up (the lab's lock); another change queued behind patchset 2 must still come after it, and
+    patchset 1 must learn it was superseded."""
+    removing = threading.Event()
+
+    def slow_remove(slot):
+        removing.wait(20)
+
+    pool = make_pool(max_regions=1, remove=slow_remove)
+    taken, errors = [], []
+    running, release_running = start(pool, event(1, 1), taken, errors, "ps1")
+    wait_until("ps1 runs", lambda: taken)
+    ticket = pool.read()["held"]["volatile"]
+    new, release_new = start(pool, event(1, 2), taken, errors, "ps2")
+    wait_until("ps2 queued", lambda: waiting(pool) == ["ps2"])
+    other, release_other = start(pool, event(2, 1), taken, errors, "other")
+    wait_until("the other change queued", lambda: waiting(pool) == ["ps2", "other"])
+    time.sleep(0.3)
+    removing.set()  # ps1's region is gone
+    time.sleep(0.3)
+    assert pool.superseded_by(ticket) == 2
+    release_running.set()
+    running.join(10)
+    wait_until("the next took the slot", lambda: len(taken) == 2)
+    assert taken[1][0] == "ps2", taken
+    release_new.set()
+    new.join(10)
+    wait_until("the other change took the slot", lambda: len(taken) == 3)
+    release_other.set()
+    other.join(10)
+    assert not errors, errors
