@@ -19,7 +19,8 @@ start).  The units the formula starts itself (``service.running`` with ``enable:
 packages start them only in their own stage, just before the formula configures them, while a
 layered node would boot every one of them with the packages' defaults at once and crash-loop them
 until their stage.  The formula enables and starts each in its stage as before; the units
-it leaves to the packages stay enabled.  Those units are part of the key.  The release's states run as root, so the render and the build run in the node's
+it leaves to the packages stay enabled.  Those units are part of the key; when the service SLS
+do not render, no layers are made (the deploy's precheck halts on the same render).  The release's states run as root, so the render and the build run in the node's
 own network namespace, as the node itself does: they reach the lab's apt proxy on the mgmt
 network and nothing of the host's.  Layers live under ``<cache_dir>/layers``; the newest
 :data:`KEEP` are kept.
@@ -81,7 +82,7 @@ def prepare(settings, topo, nodes, source, base_roots, distribution, log=print):
     started = time.monotonic()
     jobs = {node.name: (node, base_roots[distribution(node)]) for node in nodes}
     with concurrent.futures.ThreadPoolExecutor(max_workers=len(jobs) or 1) as pool:
-        keys = dict(zip(jobs, pool.map(lambda job: key(settings, topo, job[0], job[1], source, log), jobs.values())))
+        keys = dict(zip(jobs, pool.map(lambda job: key(settings, topo, job[0], job[1], source), jobs.values())))
         by_key = {}
         for name, (found, units) in keys.items():
             by_key.setdefault(found, (*jobs[name], units))
@@ -93,18 +94,17 @@ def prepare(settings, topo, nodes, source, base_roots, distribution, log=print):
     return {name: built[found] for name, (found, _) in keys.items()}
 
 
-def key(settings, topo, node, base_root, source, log=print):
+def key(settings, topo, node, base_root, source):
     """``(key, units)`` of ``node``'s layer: the key from its base image, the lowstate of its
-    package states and the units its formula starts itself (:func:`formula_units`)."""
+    package states and the units its formula starts itself (:func:`formula_units`).  Service states
+    that do not render (a broken patchset: its deploy's precheck halts on the same render) raise:
+    no layer is built for a candidate that cannot use it."""
     with _scratch(settings) as scratch, _node_root(scratch, base_root, topo, node, source) as call:
         chunks = _lowstate(call(SLS), f"{SLS} does not render for {node.name}")
         services = sorted({f"{chunk['__sls__'].rpartition('.')[0]}.service" for chunk in chunks
                            if str(chunk.get("__sls__", "")).endswith(".package")})
-        try:
-            units = formula_units(_lowstate(call(",".join(services)), "service states")) if services else []
-        except LabError as err:  # e.g. a pillar the masterless render lacks: the layer keeps every unit
-            log(f"{err}; {node.name}'s layer keeps the packages' units enabled")
-            units = []
+        units = formula_units(_lowstate(call(",".join(services)), f"the service states do not render for {node.name}")
+                              ) if services else []
     return digest(os.path.dirname(base_root), chunks, units, files=sources(chunks, source.states)), units
 
 
