@@ -27,7 +27,6 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-
 from releasetrain.config import MAX_SECONDS
 from releasetrain.errors import ReleaseTrainError
 from releasetrain.journal import now

@@ -9,21 +9,22 @@ the node's own layer next time.  The deploy then runs every state as before: its
 find the packages installed, everything else (configuration, databases, services, checks) runs
 in full.
 
-A layer's key is the base image plus the lowstate of those package states rendered for the node,
-by ``salt-call --local`` in a scratch copy of the base image with the release's own state and
-pillar trees: every package name, version pin and repository, and the content of every file of the
-tree those states name (``salt://``).  A release that installs anything else gets a layer of its
-own, so a layer never holds a package or file the release's states would not install.  Nothing runs from a layer while it is built (``policy-rc.d`` refuses every service
-start).  The units the formula starts itself (``service.running`` with ``enable: true`` in the
-``service`` SLS beside each package SLS) are left disabled in the layer: on a fresh node their
-packages start them only in their own stage, just before the formula configures them, while a
-layered node would boot every one of them with the packages' defaults at once and crash-loop them
-until their stage.  The formula enables and starts each in its stage as before; the units
-it leaves to the packages stay enabled.  Those units are part of the key; when the service SLS
-do not render, no layers are made (the deploy's precheck halts on the same render).  The release's states run as root, so the render and the build run in the node's
-own network namespace, as the node itself does: they reach the lab's apt proxy on the mgmt
-network and nothing of the host's.  Layers live under ``<cache_dir>/layers``; the newest
-:data:`KEEP` are kept.
+A layer's key is the base image plus the lowstate of those package states rendered for the node, by
+``salt-call --local`` in a scratch copy of the base image with the release's own state and pillar
+trees: every package name, version pin and repository, and the content of every file of the tree
+those states name (``salt://``). A release that installs anything else gets a layer of its own, so
+a layer never holds a package or file the release's states would not install. Nothing runs from a
+layer while it is built (``policy-rc.d`` refuses every service start). The units the formula starts
+itself (``service.running`` with ``enable: true`` in the ``service`` SLS beside each package SLS)
+are left disabled in the layer: on a fresh node their packages start them only in their own stage,
+just before the formula configures them, while a layered node would boot every one of them with the
+packages' defaults at once and crash-loop them until their stage. The formula enables and starts
+each in its stage as before; the units it leaves to the packages stay enabled. Those units are part
+of the key; when the service SLS do not render, no layers are made (the deploy's precheck halts on
+the same render). The release's states run as root, so the render and the build run in the node's
+own network namespace, as the node itself does: they reach the lab's apt proxy on the mgmt network
+and nothing of the host's. Layers live under ``<cache_dir>/layers``; the newest :data:`KEEP` are
+kept.
 """
 
 import concurrent.futures
