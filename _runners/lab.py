@@ -17,8 +17,11 @@ the topology's master address); ``lab/README.md`` describes the topology file.
 """
 
 import logging
+import os
 
+from releasetrain import saltglue
 from releasetrain.lab import cloud, copies, region, settings
+from releasetrain.lab import layers as role_layers
 from releasetrain.lab import topology as lab_topology
 from releasetrain.lab.errors import LabError
 from releasetrain.saltglue import flag, positive_int, runner, text
@@ -37,18 +40,35 @@ def _settings():
 
 
 @runner
-def up(topology: text = None, wait: flag = True):
+def up(topology: text = None, wait: flag = True, layers: text = None):
     """Bring up the lab for a topology (default ``lab/region-minimal.yml``); no-op when up.
 
-    Waits until every minion answers ``test.ping`` unless ``wait=False``.
+    Waits until every minion answers ``test.ping`` unless ``wait=False``.  With ``layers=<env>``
+    the new nodes mount the role layers of the release published to that environment (its package
+    states' packages, installed once and cached, as candidate regions do; lab/README.md): a
+    bootstrap of that release then configures instead of installing.
 
     CLI Example:
 
     .. code-block:: bash
 
         salt-run lab.up topology=lab/region-minimal.yml
+        salt-run lab.up layers=test
     """
-    return region.up(_settings(), __opts__, topology, wait=wait, log=log.warning)
+    source = _layers_source(layers) if layers else None
+    return region.up(_settings(), __opts__, topology, wait=wait, log=log.warning, layers=source)
+
+
+def _layers_source(env):
+    """The role layers' source: the trees of the release published to ``env``, which must be there."""
+    config = saltglue.load_config(__opts__)
+    config.check_env(env)
+    tree = config.env_tree(env)
+    for part in ("states", "pillar"):
+        if not os.path.isdir(os.path.join(tree, part)):
+            raise LabError(f"layers={env}: no release with {part}/ is published to {env} ({tree}); "
+                           f"publish one first (salt-run release.publish <release> env={env})")
+    return role_layers.Source(os.path.join(tree, "states"), os.path.join(tree, "pillar"), env)
 
 
 @runner

@@ -67,3 +67,13 @@ def test_unknown_setting_is_one_line(make_master):
     ret = master.salt_run_cli(timeout=120).run("lab.status")
     assert ret.returncode == 1
     assert ret.data["error"].startswith("releasetrain:lab: unknown key 'statedir'")
+
+
+def test_layers_from_an_unknown_or_unpublished_environment_fail_in_one_line(lab_run):
+    salt_run, state_dir = lab_run
+    for env, message in (("nope", "unknown environment 'nope'"),
+                         ("test", "layers=test: no release with states/ is published to test")):
+        ret = salt_run.run("lab.up", f"layers={env}")
+        assert ret.returncode == 1, ret.stdout
+        assert ret.data["error"].startswith(message) and "\n" not in ret.data["error"], ret.data
+    assert not os.path.exists(state_dir / "state.json")
