@@ -3,10 +3,17 @@
     deploy:distribution_sls maps a role to its SLS (deploy.region passes its
     major:distribution); this node applies those of the roles in its "roles"
     grain, in the roles' order of stages.yaml, each SLS once. A node none of
-    whose roles has any fails the render naming it. #}
+    whose roles has any fails the render naming it; without the pillar (not
+    applied by deploy.region) there is nothing to do. #}
 {%- set tplroot = tpldir.split('/')[0] %}
 {%- import_yaml tplroot ~ "/stages.yaml" as plan %}
-{%- set by_role = salt['pillar.get']('deploy:distribution_sls', {}) %}
+{%- set by_role = salt['pillar.get']('deploy:distribution_sls', none) %}
+{%- if by_role is none %}
+
+openstack-upgrade-node-test-nop:
+  test.nop:
+    - name: deploy.region passes pillar deploy:distribution_sls; nothing to do without it
+{%- else %}
 {%- set roles = grains.get('roles', []) %}
 {%- set roles = [roles] if roles is string else roles %}
 {%- set chosen = [] %}
@@ -25,3 +32,4 @@ include:
 {%- for sls in chosen %}
   - {{ sls }}
 {%- endfor %}
+{%- endif %}

@@ -92,3 +92,7 @@ def test_the_node_sls_applies_the_distribution_sls_of_the_nodes_own_roles(formul
         "pillar=" + json.dumps({"deploy": {"distribution_sls": {"controller": ["openstack.upgrade.mariadb"]}}}))
     assert retcode != 0 and any("deploy:distribution_sls names no SLS for the roles of cmp02 (compute)" in line
                                 for line in data), data
+    # applied by hand, without deploy.region's pillar: nothing to do
+    retcode, data = formula_minion("debian-12", minion_id="cmp03", roles=["compute"]).call(
+        "state.show_sls", "openstack.upgrade.node")
+    assert retcode == 0 and list(data) == ["openstack-upgrade-node-test-nop"], data
