@@ -190,9 +190,8 @@ def ensure(settings, topo, node, base_root, source, found, units=(), log=print):
 def _build(settings, topo, node, base_root, source, final, units, log):
     started = time.monotonic()
     log(f"role layer {os.path.basename(final)}: installing {node.name}'s packages ({', '.join(node.roles)})")
-    proxy = f"http://{topo.master_address}:{settings.proxy_port}/"
     with _scratch(settings) as scratch:
-        with _node_root(scratch, base_root, topo, node, source, proxy=proxy) as call:
+        with _node_root(scratch, base_root, topo, node, source, proxy_port=settings.proxy_port) as call:
             failed = _failures(call(SLS, function="state.sls", timeout=BUILD_TIMEOUT))
             if failed:
                 raise LabError(f"role layers: {SLS} failed for {node.name}: {failed}")
@@ -283,7 +282,7 @@ def _scratch(settings):
 
 
 @contextlib.contextmanager
-def _node_root(scratch, base_root, topo, node, source, proxy=None):
+def _node_root(scratch, base_root, topo, node, source, proxy_port=None):
     """The scratch overlay over ``base_root``, mounted and configured as ``node``, for as long as
     the block runs; yields ``call(sls, function="state.show_low_sls", timeout=300)``: that
     ``salt-call --local`` in it, its JSON return."""
@@ -293,7 +292,7 @@ def _node_root(scratch, base_root, topo, node, source, proxy=None):
     addresses = "pillar=" + json.dumps(region_pillar(topo))
     _mount(scratch, base_root)
     try:
-        _configure(scratch["root"], topo, node, source, proxy=proxy)
+        _configure(scratch["root"], topo, node, source, proxy_port=proxy_port)
         yield lambda sls, function="state.show_low_sls", timeout=300: _salt_call(
             scratch["root"], source, node, network.netns_path(topo, node), function, sls, addresses, timeout=timeout)
     finally:
@@ -310,7 +309,7 @@ def _unmount(scratch):
         host.run("umount", scratch["root"])
 
 
-def _configure(root, topo, node, source, proxy=None):
+def _configure(root, topo, node, source, proxy_port=None):
     """A masterless minion that is ``node`` (its id and roles grain) serving the release's trees."""
     import salt.utils.yaml  # pylint: disable=import-outside-toplevel
 
@@ -324,8 +323,8 @@ def _configure(root, topo, node, source, proxy=None):
     for path, text in nodes.names(topo, node).items():  # maintainer scripts ask for the host's name (hostname -f)
         image.write_in(root, path, text)
     image.write_in(root, POLICY_RC, "#!/bin/sh\n# a role layer is being built: no service starts\nexit 101\n", 0o755)
-    if proxy:
-        image.write_in(root, nodes.APT_PROXY_CONF, f'Acquire::http::Proxy "{proxy}";\n')
+    if proxy_port:
+        image.write_in(root, nodes.APT_PROXY_CONF, nodes.apt_proxy_conf(topo, proxy_port))
 
 
 def _salt_call(root, source, node, netns, *args, timeout):

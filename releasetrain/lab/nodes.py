@@ -55,6 +55,16 @@ def ensure_root(dirs, base_root, layer=None):
                  f"lowerdir={lower},upperdir={dirs.upper},workdir={dirs.work}", dirs.root)
 
 
+def apt_proxy_url(topology, proxy_port):
+    """The lab's apt proxy as the nodes reach it: on the master's mgmt address."""
+    return f"http://{topology.master_address}:{proxy_port}/"
+
+
+def apt_proxy_conf(topology, proxy_port):
+    """The apt configuration (``APT_PROXY_CONF``) that sends a node's downloads through that proxy."""
+    return f'Acquire::http::Proxy "{apt_proxy_url(topology, proxy_port)}";\n'
+
+
 def names(topology, node):
     """The files that name the node, by path: its hostname, and its hosts file (the master as
     ``salt``, every node of the topology by its mgmt address)."""
@@ -70,8 +80,7 @@ def write_config(dirs, topology, node, master_port, proxy_port, master_pub=None)
         _write(_in(root, path), text)
     machine_id = uuid.uuid5(uuid.NAMESPACE_DNS, f"{topology.name}.{node.name}.releasetrain").hex
     _write(_in(root, "/etc/machine-id"), f"{machine_id}\n", 0o444)
-    proxy = f'Acquire::http::Proxy "http://{topology.master_address}:{proxy_port}/";\n'
-    _write(_in(root, APT_PROXY_CONF), proxy)
+    _write(_in(root, APT_PROXY_CONF), apt_proxy_conf(topology, proxy_port))
     grains = {"roles": list(node.roles), "releasetrain_lab": topology.name}
     minion = {
         "id": node.name,

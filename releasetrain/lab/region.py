@@ -153,7 +153,7 @@ def status(settings):
         "bridges": {net.name: network.bridge_name(topo, net) for net in topo.networks},
         "apt_proxy": {
             "running": proxy.running(proxy_dirs),
-            "url": f"http://{topo.master_address}:{settings.proxy_port}/",
+            "url": nodes.apt_proxy_url(topo, settings.proxy_port),
         },
         "nodes": node_info,
         "state_dir": settings.state_dir,
