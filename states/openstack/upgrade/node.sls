@@ -30,6 +30,6 @@ openstack-upgrade-node-test-nop:
 {%- endif %}
 include:
 {%- for sls in chosen %}
-  - {{ sls }}
+  - {{ sls | string | tojson }}
 {%- endfor %}
 {%- endif %}

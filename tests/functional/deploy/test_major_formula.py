@@ -96,3 +96,13 @@ def test_the_node_sls_applies_the_distribution_sls_of_the_nodes_own_roles(formul
     retcode, data = formula_minion("debian-12", minion_id="cmp03", roles=["compute"]).call(
         "state.show_sls", "openstack.upgrade.node")
     assert retcode == 0 and list(data) == ["openstack-upgrade-node-test-nop"], data
+
+
+def test_the_node_sls_quotes_every_name_the_pillar_gives(formula_minion):  # noqa: F811
+    """An SLS name with YAML's special characters is one name (that does not exist), not more states."""
+    odd = 'x: y\n- openstack.upgrade.stop\n"#'
+    retcode, data = formula_minion("debian-12", minion_id="cmp04", roles=["compute"]).call(
+        "state.show_sls", "openstack.upgrade.node", "pillar=" + json.dumps({"deploy": {"distribution_sls": {"compute": [odd]}}}))
+    assert retcode != 0 and isinstance(data, list), data
+    assert not any("openstack.upgrade.stop" in str(line) and "service" in str(line) for line in data), data
+    assert any("x: y" in line for line in data), data
