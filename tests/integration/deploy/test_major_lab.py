@@ -11,8 +11,9 @@ same major run resumes and completes: every node runs trixie and Epoxy, every re
 (agents on Open vSwitch, the retired Linux bridge agents gone, both hypervisors, no FFU workaround
 left), the resources are all there, the server runs on Epoxy after a stop and start, and a token
 issued after the upgrade works.  Wall times and API outages are printed for bench/results.
-``RELEASETRAIN_MAJOR_TOGETHER=1`` runs r2 and r3 with ``deploy:major:together`` (every node moves
-in one step).
+By default every node moves to trixie in one step (``deploy:major:together``);
+``RELEASETRAIN_MAJOR_ROLE_BY_ROLE=1`` runs r2 and r3 with ``together: false`` (each role's nodes just
+before their stages).
 """
 
 import json
@@ -39,7 +40,7 @@ INSTALLED = {
 }
 NETWORK_AGENTS = ("neutron-openvswitch-agent", "neutron-l3-agent", "neutron-dhcp-agent", "neutron-metadata-agent")
 MADE = {}  # what r1's test made, for the later ones
-MAJOR = {"major": {"together": True}} if os.environ.get("RELEASETRAIN_MAJOR_TOGETHER") == "1" else {}
+MAJOR = {"major": {"together": False}} if os.environ.get("RELEASETRAIN_MAJOR_ROLE_BY_ROLE") == "1" else {}
 
 
 def _on_trixie(distribution="trixie"):

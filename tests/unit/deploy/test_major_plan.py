@@ -20,12 +20,18 @@ def major(region=REGION, distribution="trixie", **pillar):
                                   date="20261125T0000Z", distribution=distribution)
 
 
+def role_by_role(region=REGION, **pillar):
+    """The plan with ``deploy:major:together`` false: each role's nodes move just before their stages."""
+    pillar["major"] = {"together": False, **pillar.get("major", {})}
+    return major(region, **pillar)
+
+
 def workaround(step, component="nova_controller"):
     return ((step["pillar"].get("openstack") or {}).get(component) or {}).get("config")
 
 
-def test_step_order_and_targets():
-    steps = major(batch="2")["steps"]
+def test_role_by_role_step_order_and_targets():
+    steps = role_by_role(batch="2")["steps"]
     assert [(s["id"], s["targets"]) for s in steps] == [
         ("01-precheck", []),
         ("02-stop", ["ctl01", "ctl02"]),
@@ -49,7 +55,7 @@ def test_step_order_and_targets():
 
 
 def test_sls_per_role():
-    steps = {s["id"]: s for s in major()["steps"]}
+    steps = {s["id"]: s for s in role_by_role()["steps"]}
     assert steps["02-stop"]["sls"] == ["openstack.upgrade.stop"]
     assert steps["03-distribution-controller"]["sls"] == [
         "openstack.upgrade.rabbitmq", "openstack.upgrade.distribution", "openstack.upgrade.mariadb"]
@@ -64,7 +70,7 @@ def test_sls_per_role():
 
 
 def test_pillar_per_step_db_sync_distribution_and_the_workaround():
-    steps = major()["steps"]
+    steps = role_by_role()["steps"]
     by_id = {s["id"]: s for s in steps}
     for step in steps:
         deploy = step["pillar"]["deploy"]
@@ -92,7 +98,7 @@ def test_pillar_per_step_db_sync_distribution_and_the_workaround():
 
 
 def test_precheck_runs_checks_migrations_and_backup_on_the_first_controller():
-    precheck = major()["steps"][0]
+    precheck = role_by_role()["steps"][0]
     whats = [c["what"] for c in precheck["commands"]]
     assert whats == ["nova-status upgrade check", "placement-status upgrade check", "glance-status upgrade check",
                      "cinder-status upgrade check", "neutron-status upgrade check", "nova online data migrations",
@@ -110,7 +116,7 @@ def test_precheck_runs_checks_migrations_and_backup_on_the_first_controller():
 
 
 def test_online_migrations_after_nova_control_and_gates_on_the_first_controller_only():
-    by_id = {s["id"]: s for s in major()["steps"]}
+    by_id = {s["id"]: s for s in role_by_role()["steps"]}
     nova = by_id["07-nova_control"]
     assert [c["what"] for c in nova["after"]] == ["nova online data migrations"]
     for step_id in ("04-infra", "05-keystone", "07-nova_control", "08-neutron_server"):
@@ -121,7 +127,7 @@ def test_online_migrations_after_nova_control_and_gates_on_the_first_controller_
 
 
 def test_computes_are_disabled_before_their_distribution_and_enabled_after_their_batch():
-    by_id = {s["id"]: s for s in major(batch="2")["steps"]}
+    by_id = {s["id"]: s for s in role_by_role(batch="2")["steps"]}
     disable = by_id["12-distribution-compute"]["before"]
     assert len(disable) == 1 and disable[0]["node"] == "ctl01" and disable[0]["what"] == "compute disable"
     assert all(f"--disable-reason 'releasetrain r2' {h} nova-compute" in disable[0]["cmd"]
@@ -132,7 +138,7 @@ def test_computes_are_disabled_before_their_distribution_and_enabled_after_their
 
 
 def test_a_region_without_network_nodes_or_computes():
-    steps = major({"controller": ["ctl01"]})["steps"]
+    steps = role_by_role({"controller": ["ctl01"]})["steps"]
     assert [s["id"] for s in steps] == [
         "01-precheck", "02-stop", "03-distribution-controller", "04-infra", "05-keystone",
         "06-glance_placement", "07-nova_control", "08-neutron_server", "09-nova_control-workaround-off", "10-smoke"]
@@ -144,13 +150,14 @@ def test_major_needs_a_target_distribution():
 
 
 def test_the_distribution_sls_per_role_come_from_the_deploy_pillar():
-    steps = major(major={"distribution": {"compute": ["site.upgrade"]}})["steps"]
+    steps = role_by_role(major={"distribution": {"compute": ["site.upgrade"]}})["steps"]
     assert {s["id"]: s["sls"] for s in steps}["12-distribution-compute"] == ["site.upgrade"]
     assert steps[2]["sls"][0] == "openstack.upgrade.rabbitmq"
 
 
 def test_together_every_node_moves_in_one_step_after_the_stop_with_its_roles_sls():
-    steps = major(batch="2", major={"together": True})["steps"]
+    steps = major(batch="2")["steps"]  # the default
+    assert steps == major(batch="2", major={"together": True})["steps"]
     assert [(s["id"], s["targets"]) for s in steps] == [
         ("01-precheck", []),
         ("02-stop", ["ctl01", "ctl02"]),
@@ -180,7 +187,7 @@ def test_together_every_node_moves_in_one_step_after_the_stop_with_its_roles_sls
     assert moving["sls"] == ["openstack.upgrade.node"] and moving.get("refresh_grains") is True
     assert moving["pillar"]["deploy"]["distribution"] == "trixie"
     assert moving["pillar"]["deploy"]["distribution_sls"] == settings.DEFAULTS["major"]["distribution"]
-    assert major(major={"together": False})["steps"][2]["id"] == "03-distribution-controller"
+    assert role_by_role()["steps"][2]["id"] == "03-distribution-controller"
 
 
 def test_together_resumed_disables_each_batch_instead_the_stopped_api_cannot():
