@@ -71,6 +71,7 @@ setup(
         "test": [
             "pytest>=8",
             "pytest-salt-factories>=1.0.5",
+            "pytest-xdist>=3.5",  # ./run test: the tests that do not use the lab on two workers
             "pytest-testinfra>=10",
             "paramiko>=3.4",
             "CherryPy>=18",

@@ -30,7 +30,13 @@ def pytest_addoption(parser):
 
 
 def pytest_collection_modifyitems(config, items):
-    """Full-region tests install OpenStack on four lab nodes: opt-in, so the default suite stays short."""
+    """Full-region tests install OpenStack on four lab nodes: opt-in, so the default suite stays short.
+
+    On pytest-xdist's workers (``./run test``), modules with a slow test come first, each in its own
+    order: the workers take modules in collection order, so the longest start early, not last."""
+    if hasattr(config, "workerinput"):
+        slow = {getattr(item, "module", None) for item in items if item.get_closest_marker("slow")}
+        items.sort(key=lambda item: getattr(item, "module", None) not in slow)
     if config.getoption("--region"):
         return
     skip = pytest.mark.skip(reason=f"full OpenStack region test: run with `./run test --region` or {REGION_ENV}=1")
