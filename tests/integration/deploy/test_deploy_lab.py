@@ -115,9 +115,9 @@ def test_upgrade_failing_on_cmp02_halts_naming_it_and_rolls_back_to_r1(lab_regio
     services = json.loads(openstack(lab_region, "openstack compute service list --service nova-compute -f json"))
     assert {(s["Host"], s["State"], s["Status"]) for s in services} == {
         ("cmp01", "up", "enabled"), ("cmp02", "up", "enabled")}, services
-    status = status(lab_region)
-    assert (status["release"], status["verified"]) == ("r1", True)  # r1 served
-    failed = status["last_deploy"]  # r2 failed, with its reason, and was rolled back
+    served = status(lab_region)
+    assert (served["release"], served["verified"]) == ("r1", True)  # r1 served
+    failed = served["last_deploy"]  # r2 failed, with its reason, and was rolled back
     assert (failed["release"], failed["outcome"], failed["halted"]["node"]) == ("r2", "rolled back", "cmp02"), failed
     assert failed["rollback"]["outcome"] == "deployed" and failed["rollback"]["to"] == "r1"
     record = run_record(failed)
