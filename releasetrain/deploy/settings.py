@@ -127,10 +127,9 @@ DEFAULTS = {
         # true: every node moves in one step while the control plane is stopped, each with its role's
         # SLS ("node_sls" reads them from pillar deploy:distribution_sls); the computes are disabled in
         # Nova before the stop. false: the controllers move to the new distribution, then (the control
-        # plane up again) the network nodes, then the computes, each role in a step of its own. In the
-        # lab, true took the major upgrade from about 36 to 19 minutes and the APIs' outages from
-        # 1000-1200 s to 630-870 s (bench/results/upgrade.md); false keeps the network nodes' and
-        # computes' package upgrade out of the APIs' outage, where those nodes are slow to upgrade.
+        # plane up again) the network nodes, then the computes, each role in a step of its own: it
+        # keeps their package upgrade out of the APIs' outage, where those nodes are slow to upgrade.
+        # The two plans' lab times: states/openstack/UPGRADE.md ("Role by role").
         "together": True,
         "node_sls": "openstack.upgrade.node",
         # pillar of the controller and compute steps until every compute runs the new release: Nova's
