@@ -1,7 +1,11 @@
 """Shared pytest configuration for the three layers (unit, functional, integration)."""
 
+import hashlib
 import logging
 import os
+import pathlib
+import sys
+import tempfile
 
 import pytest
 
@@ -13,6 +17,19 @@ pytest_plugins = ["tests.support.salt_master", "tests.support.fixtures", "tests.
 logging.raiseExceptions = False
 
 REGION_ENV = "RELEASETRAIN_REGION_TESTS"
+
+
+@pytest.fixture(scope="session")
+def salt_factories_default_root_dir():
+    """salt-factories' root, one per virtualenv (the plugin's default is the shared temp dir).
+
+    Its CLI scripts (``scripts/cli_salt_master.py``, ...) put the site-packages of the venv that
+    first wrote them at the head of ``sys.path``, and are never rewritten: under a shared /tmp the
+    daemons of every later checkout would import that first venv's Salt."""
+    digest = hashlib.sha256(sys.prefix.encode()).hexdigest()[:8]
+    root = pathlib.Path(tempfile.gettempdir(), f"releasetrain-salt-{digest}")
+    root.mkdir(exist_ok=True)
+    return root
 
 
 def pytest_addoption(parser):
