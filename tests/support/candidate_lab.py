@@ -5,7 +5,7 @@ A module imports the fixtures it uses (pytest finds them in its namespace)::
     from tests.support.candidate_lab import deploy_lab_dirs, gate, gerrit_server, lab_master_overrides  # noqa: F401
 
 and gets a master whose only environment for candidates is ``volatile``, with one candidate region
-at a time over role layers, the lab's ext_pillar, salt-api's webhook and the reactors; ``gate``
+at a time over role layers (unless ``RELEASETRAIN_CANDIDATE_LAYERS=0``), the lab's ext_pillar, salt-api's webhook and the reactors; ``gate``
 (the kit repo, salt-api up) checks on teardown that nothing of the candidate region is left.
 """
 
@@ -26,6 +26,13 @@ from tests.support.deploy_lab import commit_kit, deploy_lab_dirs, git, manifest 
 from tests.support.gerrit import PROJECT, SECRET, GerritStandIn, recorded
 
 RUN_WAIT = 3600
+#: ``0`` gives the candidate regions no role layers (bench/candidate_vote.py's ``plain`` case: every
+#: package installed by the states, as on a production region); anything else, or unset: layers on.
+LAYERS_ENV = "RELEASETRAIN_CANDIDATE_LAYERS"
+
+
+def layers_on():
+    return os.environ.get(LAYERS_ENV, "1") != "0"
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +55,7 @@ def lab_master_overrides(deploy_lab_dirs, gerrit_server):
             "gerrit": {"secret": SECRET, "projects": {PROJECT: {"repo": "kit", "branches": ["master"]}},
                        "rest": {"url": gerrit_server.url, "user": "releasetrain", "password": "p"}},
             "pipeline": {"deploy_kit": str(deploy_lab_dirs["deploy_kit"]), "settle": 0.5,
-                         "candidate": {"region": {"max_regions": 1, "wait": RUN_WAIT, "layers": True}}},
+                         "candidate": {"region": {"max_regions": 1, "wait": RUN_WAIT, "layers": layers_on()}}},
         },
         "file_roots": {"base": [tree_path("orchestrate")],
                        "volatile": [str(envs / "volatile" / "states"), tree_path("orchestrate")]},

@@ -1,5 +1,5 @@
 """bench/candidate_vote.py finds its cases and writes its
-report from the rounds' records; a whole round needs the lab for about 25 minutes, so the
+report from the rounds' records; a whole round needs the lab for about 20 minutes, so the
 smoke test stops at importing the cases."""
 
 import importlib
@@ -17,7 +17,7 @@ import candidate_vote  # noqa: E402  pylint: disable=wrong-import-position
 
 def test_the_cases_import_with_their_fixtures():
     module = importlib.import_module(candidate_vote.CASES[:-3].replace("/", "."))
-    assert callable(module.test_patchset_to_vote_cold_and_warm)
+    assert callable(module.test_patchset_to_vote)
     assert {"gate", "gerrit_server", "lab_master_overrides", "deploy_lab_dirs"} <= set(vars(module))
 
 
@@ -38,3 +38,15 @@ def test_the_report_has_medians_each_step_and_the_ratio(rounds):
     assert "| region | 500.0 | 30.0 |" in report and "| deploy | 690.0 | 380.0 |" in report
     assert "warm: median 380 s; target under 10 min (met)." in report
     assert json.loads(json.dumps(rounds)) == rounds  # what the cases write is what render reads
+
+
+def test_the_plain_case_is_reported_beside_the_layered_ones(rounds):
+    plain = {**rounds[1], "case": "plain", "seconds": 700.0,
+             "steps": [{"step": "region", "seconds": 20.0}, {"step": "deploy", "seconds": 650.0}]}
+    report = candidate_vote.render(rounds + [plain], 0, 1, 0)
+    assert "| plain | (no layers: what a production region installs) | 700 s | 700 | 2.5 |" in report
+    assert "warm / plain: 0.60" in report
+    assert "every package installed by them), plain: median 650 s; target under 10 min (not met)." in report
+    assert "| step | cold | warm | plain |" in report and "| deploy | 690.0 | 380.0 | 650.0 |" in report
+    only_plain = candidate_vote.render([plain], 0, 1, 0)
+    assert "| step | plain |\n| --- | ---: |\n| region | 20.0 |" in only_plain and "warm / " not in only_plain

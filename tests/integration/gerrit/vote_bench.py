@@ -1,11 +1,13 @@
 """The review gate's speed, for ``bench/candidate_vote.py`` (not collected by a plain ``pytest``: the
 file name does not start with ``test_``).
 
-Each round posts two changes' patchset-created events, one after the other, through salt-api, and
+Each round posts changes' patchset-created events, one after the other, through salt-api, and
 times each from the POST to its vote: *cold*, with the role layers' cache emptied first (the
 candidate's region builds them, then bootstraps), and *warm*, a second change with the same
-package states (its nodes mount those layers).  The rounds, their steps and the votes go to the
-JSON file ``RELEASETRAIN_BENCH_OUT`` names.
+package states (its nodes mount those layers).  With ``RELEASETRAIN_CANDIDATE_LAYERS=0`` a round
+is one *plain* change instead: no layers, every package installed by the states, the bootstrap
+a production region gets.  The rounds, their steps and the votes go to the JSON file
+``RELEASETRAIN_BENCH_OUT`` names (appended to: one file for both kinds of run).
 """
 
 import json
@@ -17,7 +19,7 @@ import pytest
 
 from releasetrain.lab import layers
 from tests.support.candidate_lab import (  # noqa: F401 (fixtures)
-    deploy_lab_dirs, gate, gerrit_server, lab_master_overrides, patchset, reviews_of, run_of)
+    deploy_lab_dirs, gate, gerrit_server, lab_master_overrides, layers_on, patchset, reviews_of, run_of)
 from tests.support.gerrit import post_hook
 
 pytestmark = [pytest.mark.lab, pytest.mark.region, pytest.mark.slow]
@@ -25,14 +27,16 @@ pytestmark = [pytest.mark.lab, pytest.mark.region, pytest.mark.slow]
 FIRST_CHANGE = 13001
 
 
-def test_patchset_to_vote_cold_and_warm(gate, gerrit_server):
+def test_patchset_to_vote(gate, gerrit_server):
     rounds = int(os.environ.get("RELEASETRAIN_BENCH_ROUNDS", "1"))
     out = os.environ.get("RELEASETRAIN_BENCH_OUT")
-    results = []
-    change = FIRST_CHANGE
+    results = json.load(open(out, encoding="utf-8")) if out and os.path.exists(out) else []
+    change = FIRST_CHANGE + len(results)
+    cases = ("cold", "warm") if layers_on() else ("plain",)
     for number in range(1, rounds + 1):
-        shutil.rmtree(layers.root_dir(gate.lab_settings), ignore_errors=True)
-        for case in ("cold", "warm"):
+        if layers_on():
+            shutil.rmtree(layers.root_dir(gate.lab_settings), ignore_errors=True)
+        for case in cases:
             event, sha = patchset(gate, change, 1, f"bench round {number}: {case}")
             started = time.monotonic()
             post_hook(gate.api, event)
@@ -40,7 +44,8 @@ def test_patchset_to_vote_cold_and_warm(gate, gerrit_server):
             seconds = time.monotonic() - started
             (vote,) = reviews_of(gerrit_server, sha)
             results.append({"round": number, "case": case, "seconds": round(seconds, 1), "result": run["result"],
-                            "vote": vote["labels"], "steps": run["steps"], "load": os.getloadavg()})
+                            "vote": vote["labels"], "message": vote.get("message"), "steps": run["steps"],
+                            "load": os.getloadavg()})
             print(f"round {number} {case}: {seconds:.0f} s, {run['result']}, {vote['labels']}")
             if out:
                 with open(out, "w", encoding="utf-8") as handle:
