@@ -59,7 +59,8 @@ DEFAULTS = {
     "bootstrap_batch": "100%",  # ... in a bootstrap, which has no workload to guard: all at once
     # SLS a bootstrap applies on every node at once right after its precheck, e.g.
     # [openstack.roles.packages]: each node installs its roles' packages in parallel before the
-    # ordered stages (which then find them installed); [] for none
+    # ordered stages (which then find them installed); [] for none.  Off by default: every service
+    # installed at once starts on its packages' defaults until its stage (bench/results/lab.md)
     "bootstrap_packages": [],
     # computes that go first, alone, in a batch of their own in an upgrade (a bootstrap has no
     # workload to guard): when the canary fails its gate, the run halts before any other compute
