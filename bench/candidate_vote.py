@@ -27,7 +27,8 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CASES = "tests/integration/gerrit/vote_bench.py"
 KINDS = ("cold", "warm", "plain")
-TARGETS = {"cold": "(the baseline: layers built)", "warm": "under 8 min", "plain": "(no layers: what a production region installs)"}
+TARGETS = {"cold": "(the baseline: layers built)", "warm": "under 8 min",
+           "plain": "(no layers: what a production region installs)"}
 
 
 def main():

@@ -5,7 +5,8 @@ A module imports the fixtures it uses (pytest finds them in its namespace)::
     from tests.support.candidate_lab import deploy_lab_dirs, gate, gerrit_server, lab_master_overrides  # noqa: F401
 
 and gets a master whose only environment for candidates is ``volatile``, with one candidate region
-at a time over role layers (unless ``RELEASETRAIN_CANDIDATE_LAYERS=0``), the lab's ext_pillar, salt-api's webhook and the reactors; ``gate``
+at a time over role layers (unless ``RELEASETRAIN_CANDIDATE_LAYERS=0``), the lab's ext_pillar,
+salt-api's webhook and the reactors; ``gate``
 (the kit repo, salt-api up) checks on teardown that nothing of the candidate region is left.
 """
 
