@@ -25,6 +25,10 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from tests.support.candidate_lab import LAYERS_ENV  # noqa: E402  pylint: disable=wrong-import-position
+
 CASES = "tests/integration/gerrit/vote_bench.py"
 KINDS = ("cold", "warm", "plain")
 TARGETS = {"cold": "(the baseline: layers built)", "warm": "under 8 min",
@@ -43,7 +47,7 @@ def main():
         started = time.time()
         for layers in ("1",) if args.no_plain else ("1", "0"):
             env = dict(os.environ, RELEASETRAIN_BENCH_ROUNDS=str(args.rounds), RELEASETRAIN_BENCH_OUT=raw,
-                       RELEASETRAIN_REGION_TESTS="1", RELEASETRAIN_CANDIDATE_LAYERS=layers)
+                       RELEASETRAIN_REGION_TESTS="1", **{LAYERS_ENV: layers})
             proc = subprocess.run([sys.executable, "-m", "pytest", CASES, "-q", "-s", "-p", "no:cacheprovider"],
                                   cwd=ROOT, env=env, check=False)
             returncode = returncode or proc.returncode

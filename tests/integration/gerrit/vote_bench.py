@@ -32,9 +32,10 @@ def test_patchset_to_vote(gate, gerrit_server):
     out = os.environ.get("RELEASETRAIN_BENCH_OUT")
     results = json.load(open(out, encoding="utf-8")) if out and os.path.exists(out) else []
     change = FIRST_CHANGE + len(results)
-    cases = ("cold", "warm") if layers_on() else ("plain",)
+    layered = layers_on()
+    cases = ("cold", "warm") if layered else ("plain",)
     for number in range(1, rounds + 1):
-        if layers_on():
+        if layered:
             shutil.rmtree(layers.root_dir(gate.lab_settings), ignore_errors=True)
         for case in cases:
             event, sha = patchset(gate, change, 1, f"bench round {number}: {case}")
